@@ -1,0 +1,58 @@
+"""One ISO8583 message: an MTI and its fields as text, keyed by bit number."""
+
+# Request MTI -> response MTI. A repeat (0401) is answered as a repeat (0411).
+_RESPONSE_MTI = {'0200': '0210', '0400': '0410', '0401': '0411', '0800': '0810'}
+
+
+def response_mti(mti):
+    """The MTI that answers `mti`; ValueError for one that is not a request."""
+    try:
+        return _RESPONSE_MTI[mti]
+    except KeyError:
+        raise ValueError('MTI %s is not a request this appliance answers' % mti) from None
+
+
+def is_response(mti):
+    """True for MTIs whose third digit marks a response (0210, 0410, 0810, ...)."""
+    return len(mti) == 4 and mti[2] in '13579'
+
+
+class Message:
+    """MTI plus fields. Values are str, as they appear on the wire with the
+    padding of fixed alphanumeric fields stripped (numeric fields keep their
+    leading zeros). Bit 1 (secondary bitmap) is never stored: the codec
+    derives it."""
+
+    __slots__ = ('mti', 'bits')
+
+    def __init__(self, mti, bits=None):
+        self.mti = mti
+        self.bits = dict(bits or {})
+
+    def __getitem__(self, bit):
+        return self.bits[bit]
+
+    def __setitem__(self, bit, value):
+        self.bits[bit] = value
+
+    def __contains__(self, bit):
+        return bit in self.bits
+
+    def get(self, bit, default=None):
+        return self.bits.get(bit, default)
+
+    def reply(self, copy=()):
+        """A response to this request carrying the listed bits that it has."""
+        return Message(response_mti(self.mti),
+                       {b: self.bits[b] for b in copy if b in self.bits})
+
+    def sorted_bits(self):
+        """Fields in ascending bit order, as the seed's log lines show them."""
+        return {b: self.bits[b] for b in sorted(self.bits)}
+
+    def __eq__(self, other):
+        return (isinstance(other, Message) and self.mti == other.mti
+                and self.bits == other.bits)
+
+    def __repr__(self):
+        return 'Message(%r, %r)' % (self.mti, self.sorted_bits())
