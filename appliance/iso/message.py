@@ -56,3 +56,9 @@ class Message:
 
     def __repr__(self):
         return 'Message(%r, %r)' % (self.mti, self.sorted_bits())
+
+
+# Request fields a response repeats so the peer can match it (spec §2);
+# the amount (4) is repeated too and may be overwritten by the answerer.
+COPY_BITS = (2, 3, 4, 7, 11, 12, 13, 15, 18, 22, 32, 33, 35, 37, 41, 42, 43, 48,
+             49, 59, 60, 61, 63, 102, 107)

@@ -1,0 +1,78 @@
+# iso8583d developer targets. `make test` is the one CI runs.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PYTEST := $(PY) -m gevent.monkey --module pytest
+ROLE   ?= bank
+
+.PHONY: venv test test-all run demo clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+# The whole suite (PostgreSQL tests included; they need ISO8583D_TEST_PG_URL's server).
+test: venv
+	$(PYTEST) -q -m 'not slow' $(PYTEST_ARGS)
+
+# Everything, the long fuzz and fault runs too.
+test-all: venv
+	$(PYTEST) -q $(PYTEST_ARGS)
+
+# One daemon in the foreground with its preset (or ISO8583D_CONF_DIR).
+run: venv
+	$(PY) -m appliance --role $(ROLE)
+
+clean:
+	rm -rf $(VENV) build/out build/work build/dist build/bench build/deb .pytest_cache
+
+# -- The appliance: one-file binary, .deb and their tests (README.md, "The appliance package") --
+SYSTEM_PYTHON ?= /usr/bin/python3
+PYINSTALLER   := $(VENV)/bin/pyinstaller
+BINARY        := build/dist/iso8583d
+BINARY_INPUTS := $(shell find appliance -name '*.py') build/entry.py build/iso8583d.spec \
+                 $(wildcard build/hooks/*.py) pyproject.toml
+VERSION       := $(shell sed -n "s/^__version__ = ['\"]\(.*\)['\"]/\1/p" appliance/__init__.py)
+DEB_ARCH      := $(shell dpkg --print-architecture 2>/dev/null)
+DEB           := build/deb/iso8583d_$(VERSION)_$(DEB_ARCH).deb
+
+.PHONY: binary deb smoke lintian deb-test
+
+$(PYINSTALLER): $(VENV)/.installed
+	$(PY) -m pip install --quiet 'pyinstaller>=6'
+	touch $@
+
+# build/dist/iso8583d (one-file executable) and build/dist/iso8583d-client (symlink).
+binary: $(BINARY)
+
+$(BINARY): $(PYINSTALLER) $(BINARY_INPUTS)
+	$(PYINSTALLER) --noconfirm --clean --log-level WARN \
+	    --distpath build/dist --workpath build/work build/iso8583d.spec
+	ln -sfn iso8583d build/dist/iso8583d-client
+	@if $(VENV)/bin/pyi-archive_viewer -r -b $(BINARY) | \
+	    grep -E '(gevent|greenlet|zope|psycopg2|ebcdic)[./](tests?|testing)([./]|$$)'; then \
+	    echo 'test suites are bundled (listed above): fix build/iso8583d.spec'; exit 1; fi
+	@ls -l $(BINARY)
+
+# build/deb/iso8583d_VERSION_ARCH.deb, staged in build/deb/root.
+deb: $(DEB)
+
+$(DEB): $(BINARY) build/mkdeb.py $(wildcard packaging/debian/*) $(wildcard conf.d/*.ini)
+	$(PY) build/mkdeb.py
+
+# No errors allowed; warnings and info are shown.
+lintian: $(DEB)
+	@command -v lintian >/dev/null || { echo 'lintian is missing: apt-get install lintian'; exit 1; }
+	lintian --fail-on error --display-info $(DEB)
+
+# The frozen binaries under `env -i`: version, conf.d, EBCDIC, a bank + pemda round.
+smoke: $(BINARY)
+	$(SYSTEM_PYTHON) tests/smoke/smoke.py
+
+# dpkg -i / upgrade / -r / --purge in a debootstrapped throwaway root (root, debootstrap).
+deb-test: $(DEB)
+	tests/smoke/deb_roundtrip.sh $(DEB)

@@ -1,0 +1,110 @@
+"""The iso8583d and iso8583d-client entry points."""
+from . import patch  # noqa: F401  (first: gevent monkey-patching)
+
+import argparse
+import os
+import sys
+
+from . import __version__, config, logsetup
+from .config import ConfigError
+from .roles import ROLES
+
+EXIT_OK, EXIT_FATAL, EXIT_CONFIG = 0, 1, 78
+
+
+def _parser():
+    p = argparse.ArgumentParser(
+        prog='iso8583d',
+        description='ISO8583 host-to-host appliance for PBB payments '
+                    '(roles: pemda biller, bank gateway, aggregator).')
+    p.add_argument('--role', choices=sorted(ROLES),
+                   help='what to run; may be left out when the configuration '
+                        'defines hosts (it is then guessed from their modules)')
+    p.add_argument('--conf-dir', default=os.environ.get('ISO8583D_CONF_DIR',
+                                                        config.DEFAULT_CONF_DIR),
+                   help='directory of *.ini drop-ins, read in name order '
+                        '(default: $ISO8583D_CONF_DIR or %(default)s)')
+    p.add_argument('--data-dir', default=os.environ.get('ISO8583D_DATA_DIR'),
+                   help='where SQLite databases live (default: $ISO8583D_DATA_DIR, '
+                        '%s when it exists, else ~/.local/share/iso8583d)'
+                        % config.DEFAULT_DATA_DIR)
+    p.add_argument('files', nargs='*', metavar='FILE.ini',
+                   help='configuration files to read instead of --conf-dir '
+                        '(a seed file such as test-pemda.ini works unchanged)')
+    p.add_argument('--check-config', action='store_true',
+                   help='validate the configuration and exit (0 good, 78 bad)')
+    p.add_argument('--print-config', action='store_true',
+                   help='show every value with the file it came from, and exit')
+    p.add_argument('--initdb', action='store_true',
+                   help="create the role's database tables and exit")
+    p.add_argument('--demo', action='store_true',
+                   help='with --initdb: also load the demo bills')
+    p.add_argument('--version', action='version', version='iso8583d ' + __version__)
+    return p
+
+
+def default_data_dir():
+    if os.path.isdir(config.DEFAULT_DATA_DIR) and os.access(config.DEFAULT_DATA_DIR, os.W_OK):
+        return config.DEFAULT_DATA_DIR
+    base = os.environ.get('XDG_DATA_HOME') or os.path.expanduser('~/.local/share')
+    return os.path.join(base, 'iso8583d')
+
+
+def guess_role(settings):
+    """The seed ran without --role; tell the role from the modules in use."""
+    mods = {h.module for h in settings.hosts} | {r.module for r in settings.routes}
+    if any(m.startswith('pemda') for m in mods):
+        return 'pemda'
+    if any(m.startswith('aggregator') for m in mods):
+        return 'aggregator'
+    return 'bank'
+
+
+def load_settings(args):
+    files = args.files or config.config_files(args.conf_dir)
+    data_dir = args.data_dir or default_data_dir()
+    if args.role is None and not files:
+        raise ConfigError('no configuration found in %s: say which preset to run '
+                          'with --role bank, pemda or aggregator' % args.conf_dir)
+    presets = []
+    if args.role:
+        role = ROLES[args.role]
+        presets = [(config.PRESET_SOURCE % args.role, role.PRESET)]
+    settings = config.load(args.role, files, data_dir, presets)
+    if args.role is None:
+        if not settings.hosts:
+            raise ConfigError('the configuration defines no host_ section; '
+                              'name a preset with --role')
+        settings = config.with_role(settings, guess_role(settings))
+    return settings
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    if args.demo and not args.initdb:
+        _parser().error('--demo goes with --initdb')
+    try:
+        settings = load_settings(args)
+        if args.check_config:
+            print('configuration OK: role %s, %d host(s), %d web route(s), from %s' % (
+                settings.role, len(settings.hosts), len(settings.routes),
+                ', '.join(settings.files) or 'the preset'))
+            return EXIT_OK
+        if args.print_config:
+            config.print_config(settings, sys.stdout)
+            return EXIT_OK
+        logsetup.setup(settings)
+    except ConfigError as e:
+        print('iso8583d: configuration error: %s' % e, file=sys.stderr)
+        return EXIT_CONFIG
+    os.makedirs(settings.data_dir, exist_ok=True)
+    from .app import Appliance
+    if args.initdb:
+        from .initdb import initdb
+        return initdb(settings, args.demo)
+    return Appliance(settings).run()
+
+
+def client_main(argv=None):
+    from .client import main as run_client
+    return run_client(argv)

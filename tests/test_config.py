@@ -1,0 +1,203 @@
+"""The conf.d loader: drop-in order, the seed's files, errors that say where."""
+import os
+
+import pytest
+
+from appliance import config
+from appliance.config import ConfigError
+from appliance.roles import ROLES
+from daemon import run_cli, seed_config
+
+
+def write(dir_, name, text):
+    os.makedirs(dir_, exist_ok=True)
+    path = os.path.join(str(dir_), name)
+    with open(path, 'w') as f:
+        f.write(text)
+    return path
+
+
+HOST = """
+[host_bjb]
+ip = 127.0.0.1
+port = 10002
+module = opensipkd.iso8583.bjb.pbb.test
+"""
+
+
+def load(conf_dir, role='bank', tmp=None):
+    return config.load(role, config.config_files(str(conf_dir)), str(tmp or conf_dir))
+
+
+def test_drop_ins_are_read_in_byte_order_and_the_later_file_wins(tmp_path):
+    write(tmp_path, '10-host.ini', HOST)
+    write(tmp_path, '20-port.ini', '[host_bjb]\nport = 10005\n')
+    write(tmp_path, 'Z-last.ini', '[host_bjb]\nport = 10004\n')    # b'Z' sorts after b'2'
+    settings = load(tmp_path)
+    assert settings.host('bjb').port == 10004
+    assert settings.origin[('host_bjb', 'port')].endswith('Z-last.ini')
+
+
+def test_dotfiles_and_files_not_ending_in_ini_are_skipped(tmp_path):
+    write(tmp_path, '10-host.ini', HOST)
+    write(tmp_path, '.hidden.ini', '[host_bjb]\nport = 1\n')
+    write(tmp_path, '20-host.ini.dpkg-old', '[host_bjb]\nport = 2\n')
+    assert load(tmp_path).host('bjb').port == 10002
+
+
+def test_an_unreadable_file_is_an_error_not_skipped(tmp_path):
+    path = write(tmp_path, '10-host.ini', HOST)
+    os.chmod(path, 0)
+    if os.access(path, os.R_OK):     # root reads anything; use a directory instead
+        os.chmod(path, 0o644)
+        os.remove(path)
+        os.mkdir(path)
+    with pytest.raises(ConfigError, match=r'10-host\.ini: cannot read'):
+        load(tmp_path)
+
+
+def test_an_unknown_key_names_file_section_and_key(tmp_path):
+    write(tmp_path, '10-host.ini', HOST + 'colour = blue\n')
+    with pytest.raises(ConfigError, match=r'10-host\.ini \[host_bjb\] colour: unknown key'):
+        load(tmp_path)
+
+
+def test_a_bad_port_shows_the_bad_value(tmp_path):
+    write(tmp_path, '10-host.ini', HOST.replace('10002', 'ten'))
+    with pytest.raises(ConfigError, match=r"\[host_bjb\] port: 'ten' is not a whole number"):
+        load(tmp_path)
+
+
+def test_a_missing_required_key_is_named(tmp_path):
+    write(tmp_path, '10-host.ini', '[host_bjb]\nport = 1\n')
+    with pytest.raises(ConfigError, match=r'\[host_bjb\] module: required key is missing'):
+        load(tmp_path)
+
+
+def test_an_unknown_module_lists_the_known_ones(tmp_path):
+    write(tmp_path, '10-host.ini', HOST.replace('pbb.test', 'pbb.nowhere'))
+    with pytest.raises(ConfigError, match=r"module: no module named "
+                                          r"'opensipkd.iso8583.bjb.pbb.nowhere' \(known: "):
+        load(tmp_path)
+
+
+def test_an_unknown_streamer_is_an_error(tmp_path):
+    write(tmp_path, '10-host.ini', HOST + 'streamer = morse\n')
+    with pytest.raises(ConfigError, match=r'\[host_bjb\] streamer: .*morse'):
+        load(tmp_path)
+
+
+def test_an_unknown_section_is_an_error(tmp_path):
+    write(tmp_path, '10-host.ini', HOST + '[hots_typo]\nport = 1\n')
+    with pytest.raises(ConfigError, match=r'\[hots_typo\]: unknown section'):
+        load(tmp_path)
+
+
+def test_a_route_must_name_a_configured_host(tmp_path):
+    write(tmp_path, '10-host.ini', HOST + '[web_teller]\nroute_path = /rpc\n'
+          'host = kota_bekasi\nmodule = iso8583_web.scripts.views.jsonrpc\n')
+    with pytest.raises(ConfigError, match=r'\[web_teller\] host: there is no \[host_kota_bekasi\]'):
+        load(tmp_path)
+
+
+def test_a_key_twice_in_one_section_is_an_error(tmp_path):
+    write(tmp_path, '10-host.ini', HOST + 'port = 3\n')
+    with pytest.raises(ConfigError, match=r'10-host\.ini \[host_bjb\] port: key appears twice'):
+        load(tmp_path)
+
+
+def test_a_biller_module_without_its_settings_section_is_an_error(tmp_path):
+    write(tmp_path, '10-host.ini', HOST.replace('pbb.test', 'pbb.bogor_kota'))
+    with pytest.raises(ConfigError, match=r'\[host_bjb\] module: module pemda.bogor_kota needs '
+                                          r'a \[module_opensipkd.iso8583.bjb.pbb.bogor_kota\]'):
+        load(tmp_path)
+
+
+def test_the_preset_is_the_base_only_when_no_file_defines_a_host(tmp_path):
+    write(tmp_path, '10-web.ini', '[web]\nport = 8000\n')
+    files = config.config_files(str(tmp_path))
+    presets = [('<preset bank>', ROLES['bank'].PRESET)]
+    settings = config.load('bank', files, str(tmp_path), presets)
+    assert [h.name for h in settings.hosts] == ['kota_bogor']
+    assert settings.web.port == 8000
+    write(tmp_path, '20-host.ini', HOST)
+    settings = config.load('bank', config.config_files(str(tmp_path)), str(tmp_path), presets)
+    assert [h.name for h in settings.hosts] == ['bjb']
+
+
+@pytest.mark.parametrize('role', ['bank', 'pemda'])
+def test_every_role_preset_is_valid(role, tmp_path):
+    settings = config.load(role, [], str(tmp_path), [('<preset>', ROLES[role].PRESET)])
+    assert settings.hosts
+
+
+@pytest.mark.parametrize('name', ['test-pemda.ini', 'test-bank.ini'])
+def test_the_seeds_files_load_unchanged_apart_from_log_paths(name, tmp_path):
+    seed_config(name, tmp_path / 'conf.d', tmp_path)
+    settings = load(tmp_path / 'conf.d', tmp=tmp_path)
+    assert settings.hosts and settings.logging is not None
+
+
+def test_seed_bank_file_gives_the_seeds_listen_host_and_route(tmp_path):
+    seed_config('test-bank.ini', tmp_path / 'conf.d', tmp_path)
+    settings = load(tmp_path / 'conf.d', tmp=tmp_path)
+    host = settings.host('kota_bogor')
+    assert (host.listen, host.port, host.streamer) == (True, 10002, 'bjb_with_suffix')
+    (route,) = settings.routes
+    assert (route.route_path, route.host, route.allowed_ip) == (
+        '/rpc', 'kota_bogor', ('127.0.0.1', '10.8.20.1'))
+    assert (settings.web.port, settings.web.threads) == (7000, 12)
+
+
+def test_relative_sqlite_paths_live_in_the_data_dir(tmp_path):
+    assert config.resolve_db_url('sqlite:///pemda.db', str(tmp_path)) == \
+        'sqlite:///' + str(tmp_path / 'pemda.db')
+    assert config.resolve_db_url('sqlite:////abs/x.db', str(tmp_path)) == 'sqlite:////abs/x.db'
+    assert config.resolve_db_url('postgresql://h/db', str(tmp_path)) == 'postgresql://h/db'
+
+
+# -- the command line ---------------------------------------------------------
+
+def test_check_config_exits_78_and_names_the_problem(tmp_path):
+    write(tmp_path, '10-host.ini', HOST + 'listen = maybe\n')
+    code, out = run_cli(['--role', 'bank', '--conf-dir', str(tmp_path), '--check-config'])
+    assert code == 78
+    assert "10-host.ini [host_bjb] listen: 'maybe' is not a boolean" in out
+    assert 'Traceback' not in out
+
+
+def test_check_config_of_a_good_directory_exits_0(tmp_path):
+    write(tmp_path, '10-host.ini', HOST)
+    code, out = run_cli(['--role', 'bank', '--conf-dir', str(tmp_path), '--check-config'])
+    assert code == 0, out
+    assert 'configuration OK: role bank, 1 host(s)' in out
+
+
+def test_the_conf_dir_can_come_from_the_environment(tmp_path):
+    write(tmp_path, '10-host.ini', HOST.replace('10002', '10009'))
+    code, out = run_cli(['--role', 'bank', '--print-config'],
+                        env={'ISO8583D_CONF_DIR': str(tmp_path)})
+    assert code == 0, out
+    assert 'port = 10009    ; %s' % os.path.join(str(tmp_path), '10-host.ini') in out
+
+
+def test_print_config_shows_each_value_with_its_source(tmp_path):
+    write(tmp_path, '10-web.ini', '[web]\nport = 8000\n')
+    code, out = run_cli(['--role', 'bank', '--conf-dir', str(tmp_path), '--print-config'])
+    assert code == 0, out
+    assert 'port = 8000    ; %s' % os.path.join(str(tmp_path), '10-web.ini') in out
+    assert 'port = 10002    ; <preset bank>' in out
+
+
+def test_a_seed_file_given_as_argument_runs_without_role(tmp_path):
+    path = seed_config('test-bank.ini', tmp_path / 'x', tmp_path)
+    code, out = run_cli([path, '--check-config'])
+    assert code == 0, out
+    assert 'role bank' in out
+
+
+def test_version_prints_the_package_version():
+    from appliance import __version__
+    code, out = run_cli(['--version'])
+    assert (code, out.strip()) == (0, 'iso8583d ' + __version__)
+
