@@ -1,0 +1,1 @@
+"""PBB property-tax billing on a pemda's SISMIOP database (spec §3)."""
