@@ -10,14 +10,11 @@ from gevent.event import Event
 from . import modules
 from .config import resolve_db_url
 from .hosts import Connector, Host, listeners_for
+from .roles.module import Fatal
 
 log = logging.getLogger('iso8583d')
 
 GRACE_SECONDS = 10
-
-
-class Fatal(Exception):
-    """The appliance cannot run; the message says why."""
 
 
 class Appliance:
@@ -54,6 +51,20 @@ class Appliance:
         return self.databases[url]
 
     # -- lifecycle -----------------------------------------------------------
+
+    def initdb(self, demo):
+        """--initdb: every module creates its tables; exit status."""
+        for host in self.hosts.values():
+            try:
+                done = host.module.initdb(demo)
+            except Exception as e:
+                log.error('[host_%s] cannot create tables: %s', host.name, e)
+                return 1
+            if done:
+                log.info('[host_%s] %s', host.name, done)
+        for db in self.databases.values():
+            db.close()
+        return 0
 
     def start(self):
         for host in self.hosts.values():
@@ -97,7 +108,7 @@ class Appliance:
             gevent.signal_handler(sig, self.request_stop)
         try:
             self.start()
-        except Fatal as e:
+        except (Fatal, OSError) as e:
             log.error('%s', e)
             self.stop()
             return 1

@@ -79,7 +79,64 @@ def load_settings(args):
     return settings
 
 
+def _invoices_parser():
+    p = argparse.ArgumentParser(
+        prog='iso8583d invoices',
+        description="List invoice ids of the pemda's bills, one per line (for "
+                    "iso8583d-client --invoice-file).")
+    p.add_argument('--role', choices=['pemda'], default='pemda')
+    p.add_argument('--conf-dir', default=os.environ.get('ISO8583D_CONF_DIR',
+                                                        config.DEFAULT_CONF_DIR))
+    p.add_argument('--data-dir', default=os.environ.get('ISO8583D_DATA_DIR'))
+    p.add_argument('files', nargs='*', metavar='FILE.ini')
+    which = p.add_mutually_exclusive_group()
+    which.add_argument('--paid', dest='unpaid', action='store_false', default=True,
+                       help='paid bills instead of bills with something to pay')
+    which.add_argument('--all', dest='unpaid', action='store_const', const=None,
+                       help='every bill')
+    p.add_argument('--prefix', help='2 or 4 leading digits (e.g. 3275)')
+    p.add_argument('--limit', type=int, help='at most this many')
+    return p
+
+
+def list_invoices(argv):
+    args = _invoices_parser().parse_args(argv)
+    try:
+        settings = load_settings(args)
+    except ConfigError as e:
+        print('iso8583d: configuration error: %s' % e, file=sys.stderr)
+        return EXIT_CONFIG
+    from .db import mask_url, open_database
+    from .pbb.demo import invoice_ids
+    urls = []
+    for section in settings.module_sections.values():
+        url = config.resolve_db_url(section.biller.db_url, settings.data_dir)
+        if url not in urls:
+            urls.append(url)
+    if not urls:
+        print('iso8583d: the configuration has no biller module', file=sys.stderr)
+        return EXIT_CONFIG
+    for url in urls:
+        db = open_database(url)
+        try:
+            ids = invoice_ids(db, unpaid=args.unpaid, prefix=args.prefix, limit=args.limit)
+        except Exception as e:
+            print('iso8583d: cannot read bills from %s: %s' % (mask_url(url), e),
+                  file=sys.stderr)
+            return EXIT_FATAL
+        finally:
+            db.close()
+        sys.stdout.write(''.join(i + '\n' for i in ids))
+    return EXIT_OK
+
+
+SUBCOMMANDS = {'invoices': list_invoices}
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in SUBCOMMANDS:
+        return SUBCOMMANDS[argv[0]](argv[1:])
     args = _parser().parse_args(argv)
     if args.demo and not args.initdb:
         _parser().error('--demo goes with --initdb')
@@ -99,10 +156,10 @@ def main(argv=None):
         return EXIT_CONFIG
     os.makedirs(settings.data_dir, exist_ok=True)
     from .app import Appliance
+    appliance = Appliance(settings)
     if args.initdb:
-        from .initdb import initdb
-        return initdb(settings, args.demo)
-    return Appliance(settings).run()
+        return appliance.initdb(args.demo)
+    return appliance.run()
 
 
 def client_main(argv=None):

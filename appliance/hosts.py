@@ -28,7 +28,7 @@ class Host:
         self.config = config
         self.name = config.name
         self.codec = Codec(get_spec(config.spec))
-        self.streamer = get_streamer(config.streamer)
+        self.streamer = get_streamer(config.streamer, max_length=self.codec.spec.max_size)
         self.module = module
         self.link = None
         self._stan = random.randrange(1, 1000000)

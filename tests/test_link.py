@@ -1,7 +1,6 @@
 """Links in one process against a fake peer on a real loopback socket:
 echo and sign-on, STAN matching, timeouts, late answers, limits."""
 import logging
-import socket
 from types import MappingProxyType
 
 import gevent
@@ -10,12 +9,10 @@ import pytest
 from appliance.config import HostConfig
 from appliance.hosts import Connector, Host
 from appliance.iso import netmgmt
-from appliance.iso.codec import Codec
-from appliance.iso.framing import get_streamer
 from appliance.iso.message import Message
-from appliance.iso.spec import get_spec
 from appliance.link import AnswerLost, Busy, LinkDown, LinkError, RequestTimeout
 from appliance.roles.module import HostModule
+from peers import FakePeer
 
 
 def host_config(port, **kw):
@@ -25,53 +22,6 @@ def host_config(port, **kw):
                   request_timeout=5.0, reconnect_max=0.5, options=MappingProxyType({}))
     values.update(kw)
     return HostConfig(**values)
-
-
-class FakePeer:
-    """A listening peer: answers echoes itself unless told otherwise, and lets
-    the test see and answer every other request."""
-
-    def __init__(self, answer_echo=True):
-        self.server = socket.socket()
-        self.server.bind(('127.0.0.1', 0))
-        self.server.listen(5)
-        self.port = self.server.getsockname()[1]
-        self.codec = Codec(get_spec('bjb_pbb'))
-        self.streamer = get_streamer('bjb_with_suffix')
-        self.answer_echo = answer_echo
-        self.received = gevent.queue.Queue()
-        self.conn = None
-        self.accepted = gevent.event.Event()
-        self.greenlet = gevent.spawn(self._serve)
-
-    def _serve(self):
-        self.conn, _ = self.server.accept()
-        self.accepted.set()
-        splitter = self.streamer.splitter()
-        while True:
-            data = self.conn.recv(65536)
-            if not data:
-                return
-            for raw in splitter.feed(data):
-                msg = self.codec.decode(raw)
-                if msg.mti == '0800' and self.answer_echo:
-                    self.send(netmgmt.answer(msg))
-                self.received.put(msg)
-
-    def send(self, msg):
-        self.conn.sendall(self.streamer.frame(self.codec.encode(msg)))
-
-    def next_request(self, mti=None, timeout=5):
-        while True:
-            msg = self.received.get(timeout=timeout)
-            if mti is None or msg.mti == mti:
-                return msg
-
-    def close(self):
-        self.greenlet.kill()
-        if self.conn:
-            self.conn.close()
-        self.server.close()
 
 
 class Recorder(HostModule):

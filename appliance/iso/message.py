@@ -1,4 +1,5 @@
 """One ISO8583 message: an MTI and its fields as text, keyed by bit number."""
+from .mask import mask_bits
 
 # Request MTI -> response MTI. A repeat (0401) is answered as a repeat (0411).
 _RESPONSE_MTI = {'0200': '0210', '0400': '0410', '0401': '0411', '0800': '0810'}
@@ -55,7 +56,8 @@ class Message:
                 and self.bits == other.bits)
 
     def __repr__(self):
-        return 'Message(%r, %r)' % (self.mti, self.sorted_bits())
+        # Card data never reaches a log through repr().
+        return 'Message(%r, %r)' % (self.mti, mask_bits(self.sorted_bits()))
 
 
 # Request fields a response repeats so the peer can match it (spec §2);

@@ -11,6 +11,10 @@ from ..iso import netmgmt
 log = logging.getLogger('iso8583d.module')
 
 
+class Fatal(Exception):
+    """The appliance cannot run; the message says why (exit status 1)."""
+
+
 class HostModule:
     """Answers the financial requests that arrive on one host's link."""
 
@@ -27,6 +31,11 @@ class HostModule:
 
     def stop(self):
         """Close what start() opened."""
+
+    def initdb(self, demo):
+        """Create this module's tables (`--initdb`); a line saying what was done,
+        or None when the module keeps no tables."""
+        return None
 
     def handle(self, request):
         """The answer to an incoming 0200/0400 (None: no answer)."""

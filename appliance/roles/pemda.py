@@ -5,9 +5,10 @@ test-pemda.ini) and bills from a demo SQLite database in the data dir.
 """
 import logging
 from collections import namedtuple
+from functools import partial
 
 from ..datatypes import SettingError, boolean
-from .module import HostModule
+from .module import Fatal, HostModule
 
 log = logging.getLogger('iso8583d.pemda')
 
@@ -71,17 +72,38 @@ class BillerModule(HostModule):
         from ..pbb.biller import Biller
         section = self.appliance.module_section(self.config.module)
         self.database = self.appliance.database(section.biller.db_url,
-                                                init=_init_biller_db(section.demo))
+                                                init=partial(_init_db, demo=section.demo))
+        _check_tables(self.database, section.biller.db_url)
         self.biller = Biller(section.biller, self.database)
 
     def handle(self, request):
         return self.biller.handle(request)
 
+    def initdb(self, demo):
+        """Create the tables (and demo bills); a line saying what was done."""
+        section = self.appliance.module_section(self.config.module)
+        database = self.appliance.database(section.biller.db_url)
+        _init_db(database, demo or section.demo)
+        from ..db import mask_url
+        return 'tables%s ready in %s' % (' and demo bills' if demo or section.demo else '',
+                                         mask_url(section.biller.db_url))
 
-def _init_biller_db(with_demo):
-    def init(database):
-        from ..pbb import demo
-        demo.create_tables(database)
-        if with_demo:
-            demo.load_demo(database)
-    return init
+
+def _init_db(database, demo):
+    from ..pbb import demo as demo_data
+    demo_data.create_tables(database)
+    if demo:
+        demo_data.load_demo(database)
+
+
+def _check_tables(database, url):
+    """The SISMIOP tables must exist; the biller's own records are created."""
+    from ..db import mask_url
+    from ..models import RECORD_MODELS, SISMIOP_MODELS, create
+    with database.connection_context():
+        missing = [m._meta.table_name for m in SISMIOP_MODELS
+                   if not database.table_exists(m._meta.table_name)]
+    if missing:
+        raise Fatal('%s has no table %s: point db_url at the SISMIOP database, or '
+                    'create empty tables with --initdb' % (mask_url(url), ', '.join(missing)))
+    create(database, RECORD_MODELS)
