@@ -36,9 +36,9 @@ PYINSTALLER   := $(VENV)/bin/pyinstaller
 BINARY        := build/dist/iso8583d
 BINARY_INPUTS := $(shell find appliance -name '*.py') build/entry.py build/iso8583d.spec \
                  $(wildcard build/hooks/*.py) pyproject.toml
-VERSION       := $(shell sed -n "s/^__version__ = ['\"]\(.*\)['\"]/\1/p" appliance/__init__.py)
+DEB_VERSION   := $(shell sed -n "s/^__version__ = ['\"]\(.*\)['\"]/\1/p" appliance/__init__.py)
 DEB_ARCH      := $(shell dpkg --print-architecture 2>/dev/null)
-DEB           := build/deb/iso8583d_$(VERSION)_$(DEB_ARCH).deb
+DEB           := build/deb/iso8583d_$(DEB_VERSION)_$(DEB_ARCH).deb
 
 .PHONY: binary deb smoke lintian deb-test
 

@@ -1,0 +1,33 @@
+"""Entry point of the frozen iso8583d binary (PyInstaller one-file build).
+
+One executable serves both commands; it picks by the name it was started as
+(argv[0]'s basename), so /usr/bin/iso8583d-client can be a symlink to
+/usr/bin/iso8583d:
+
+  iso8583d ...          appliance.cli.main (the daemon)
+  iso8583d-client ...   appliance.cli.client_main (the teller/stress client)
+  iso8583d client ...   the same client, for when the symlink is missing
+
+gevent's monkey-patching (appliance.patch) is the first thing that runs.
+"""
+from appliance import patch  # noqa: F401  (first: gevent monkey-patching)
+
+import os
+import sys
+
+from appliance import cli
+
+CLIENT_NAME = 'iso8583d-client'
+
+
+def run(argv):
+    name = os.path.basename(argv[0]) if argv else ''
+    if name.startswith(CLIENT_NAME):
+        return cli.client_main(argv[1:])
+    if argv[1:2] == ['client']:
+        return cli.client_main(argv[2:])
+    return cli.main(argv[1:])
+
+
+if __name__ == '__main__':
+    sys.exit(run(sys.argv))

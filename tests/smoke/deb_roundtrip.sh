@@ -1,0 +1,188 @@
+#!/bin/bash
+# Install, upgrade, remove and purge the iso8583d .deb in a throwaway Debian
+# root (`make deb-test`). Needs root and debootstrap.
+#
+#   tests/smoke/deb_roundtrip.sh [PATH.deb]
+#
+# The root is a debootstrap --variant=minbase of bookworm (made once, cached
+# in build/work/debootstrap-bookworm, copied fresh for every run), so the
+# maintainer scripts really run inside it (dpkg --root chroots into it) with
+# only what a minimal Debian has: useradd from passwd, no systemd running.
+#
+# Checks: dpkg -i succeeds with the declared Depends; the iso8583d system user
+# and /var/lib/iso8583d exist; the installed binary runs in the root (the
+# shipped conf.d is valid, a pemda runs as the iso8583d user, writes its
+# database and stops on SIGTERM with exit 0); reinstalling keeps an edited
+# conffile; an upgrade with a changed conffile keeps the edit (new version in
+# *.dpkg-dist, which the loader ignores) and updates an unedited one; dpkg -r
+# leaves the conffiles; dpkg --purge removes them; installing again after a
+# purge (the user already there) succeeds.
+#
+# Environment: KEEP=1 keeps the root; SUITE, MIRROR pick what debootstrap
+# fetches; BASE is the cached root.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+arch=$(dpkg --print-architecture)
+version=$(sed -n "s/^__version__ = ['\"]\(.*\)['\"]/\1/p" "$top/appliance/__init__.py")
+deb=${1:-$top/build/deb/iso8583d_${version}_${arch}.deb}
+SUITE=${SUITE:-bookworm}
+MIRROR=${MIRROR:-http://deb.debian.org/debian}
+BASE=${BASE:-$top/build/work/debootstrap-$SUITE}
+mkdir -p "$top/build/work"
+work=$(mktemp -d "$top/build/work/deb-roundtrip.XXXXXX")
+root=$work/root
+daemon_pid=
+passed=0
+
+cleanup() {
+    status=$?
+    if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
+        kill -KILL -- "-$daemon_pid" 2>/dev/null || kill -KILL "$daemon_pid" 2>/dev/null || true
+    fi
+    if [ "${KEEP:-0}" = 1 ] || [ "$status" != 0 ]; then
+        echo "kept $work"
+    else
+        rm -rf "$work"
+    fi
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+ok() { passed=$((passed + 1)); echo "ok   $*"; }
+fail() { echo "FAIL $*" >&2; exit 1; }
+in_root() { timeout 60 chroot "$root" "$@"; }
+dpkg_root() { timeout 300 dpkg --root="$root" --force-confold "$@"; }
+status_of() { dpkg-query --admindir="$root/var/lib/dpkg" -W -f='${Status}' iso8583d 2>/dev/null || true; }
+
+[ "$(id -u)" = 0 ] || fail "needs root (dpkg --root, chroot)"
+[ -f "$deb" ] || fail "$deb is missing: run \`make deb\` first"
+command -v debootstrap >/dev/null || fail "debootstrap is missing: apt-get install debootstrap"
+
+# -- the throwaway root ----------------------------------------------------------
+if [ ! -x "$BASE/usr/bin/dpkg" ]; then
+    echo "debootstrap --variant=minbase $SUITE (once; cached in $BASE)"
+    rm -rf "$BASE.tmp"
+    started=$(date +%s)
+    timeout 900 debootstrap --variant=minbase "$SUITE" "$BASE.tmp" "$MIRROR" >"$work/debootstrap.log" 2>&1 ||
+        { tail -20 "$work/debootstrap.log"; fail "debootstrap failed (log above)"; }
+    mv "$BASE.tmp" "$BASE"
+    echo "     debootstrap took $(( $(date +%s) - started )) s"
+fi
+cp -a "$BASE" "$root"
+ok "fresh $SUITE minbase root ($(du -sh "$root" | cut -f1)), no systemd running in it"
+
+# -- install ---------------------------------------------------------------------
+dpkg_root -i "$deb" >"$work/install.log" 2>&1 || { cat "$work/install.log"; fail "dpkg -i"; }
+[ "$(status_of)" = "install ok installed" ] || fail "status after install: $(status_of)"
+ok "dpkg --root -i $(basename "$deb")"
+
+entry=$(in_root getent passwd iso8583d) || fail "no iso8583d user"
+IFS=: read -r _ _ uid gid _ home shell <<<"$entry"
+[ "$uid" -lt 1000 ] && [ "$home" = /var/lib/iso8583d ] && [ "$shell" = /usr/sbin/nologin ] ||
+    fail "iso8583d user is not a system user: $entry"
+ok "system user: $entry"
+# Numeric: the host's names for these ids are not the root's.
+[ "$(stat -c '%u:%g %a' "$root/var/lib/iso8583d")" = "$uid:$gid 750" ] ||
+    fail "/var/lib/iso8583d: $(stat -c '%u:%g %a' "$root/var/lib/iso8583d") (want $uid:$gid 750)"
+ok "/var/lib/iso8583d is iso8583d:iso8583d 750"
+[ "$(readlink "$root/usr/bin/iso8583d-client")" = iso8583d ] || fail "iso8583d-client is not a symlink"
+conffiles=$(dpkg-query --admindir="$root/var/lib/dpkg" -W -f='${Conffiles}\n' iso8583d | awk 'NF {print $1}')
+[ "$(echo "$conffiles" | wc -l)" -ge 2 ] && echo "$conffiles" | grep -qx /etc/iso8583d/conf.d/10-pemda.ini ||
+    fail "conffiles: $conffiles"
+ok "conffiles: $(echo $conffiles)"
+[ -f "$root/lib/systemd/system/iso8583d@.service" ] || fail "no unit"
+if command -v systemd-analyze >/dev/null; then
+    # The unit as installed, with ExecStart pointed at the root's binary.
+    sed "s|/usr/bin/iso8583d|$root/usr/bin/iso8583d|" "$root/lib/systemd/system/iso8583d@.service" \
+        >"$work/iso8583d@pemda.service"
+    out=$(cd "$work" && systemd-analyze verify --man=no "$work/iso8583d@pemda.service" 2>&1) ||
+        fail "systemd-analyze verify: $out"
+    [ -z "$out" ] || fail "systemd-analyze verify: $out"
+    ok "systemd-analyze verify iso8583d@pemda.service: no complaints"
+fi
+
+# -- the installed binary, inside the root ------------------------------------------
+out=$(in_root env -i PATH=/usr/bin:/bin /usr/bin/iso8583d --version) || fail "--version: $out"
+[ "$out" = "iso8583d $version" ] || fail "--version printed $out"
+ok "chroot: /usr/bin/iso8583d --version -> $out"
+for role in pemda bank aggregator; do
+    out=$(in_root env -i PATH=/usr/bin:/bin /usr/bin/iso8583d --role "$role" --check-config) ||
+        fail "--role $role --check-config: $out"
+done
+ok "chroot: the shipped /etc/iso8583d/conf.d is valid for pemda, bank, aggregator"
+
+# A pemda as the iso8583d user: a database in /var/lib/iso8583d, nobody to connect to.
+port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$root/tmp/pemda.d"
+sed -e 's/^#\([^ #]\)/\1/' -e 's/^#\(    bit\)/\1/' -e "s/^port = 10002/port = $port/" \
+    -e 's|^db_url = .*|db_url = sqlite:///pemda.db|' -e 's/^#*demo = false/demo = true/' \
+    "$root/etc/iso8583d/conf.d/10-pemda.ini" >"$root/tmp/pemda.d/10-pemda.ini"
+chmod -R a+rX "$root/tmp/pemda.d"
+setsid chroot --userspec=iso8583d:iso8583d "$root" env -i PATH=/usr/bin:/bin \
+    /usr/bin/iso8583d --role pemda --conf-dir /tmp/pemda.d --data-dir /var/lib/iso8583d \
+    >"$work/pemda.log" 2>&1 &
+daemon_pid=$!
+for _ in $(seq 100); do
+    grep -q "Connect to 127.0.0.1 port $port" "$work/pemda.log" && break
+    kill -0 "$daemon_pid" 2>/dev/null || break
+    sleep 0.1
+done
+grep -q "Connect to 127.0.0.1 port $port" "$work/pemda.log" || { cat "$work/pemda.log"; fail "pemda did not start"; }
+kill -TERM "$daemon_pid"
+code=0
+timeout 15 tail --pid="$daemon_pid" -f /dev/null || fail "pemda did not exit within 15 s of SIGTERM"
+wait "$daemon_pid" || code=$?
+daemon_pid=
+[ "$code" = 0 ] || { cat "$work/pemda.log"; fail "pemda exited $code after SIGTERM"; }
+[ "$(stat -c %u "$root/var/lib/iso8583d/pemda.db")" = "$uid" ] || fail "pemda.db owner"
+ok "chroot, user iso8583d: pemda created /var/lib/iso8583d/pemda.db, SIGTERM -> exit 0"
+
+# -- reinstall keeps an edited conffile ------------------------------------------------
+conf=$root/etc/iso8583d/conf.d/10-pemda.ini
+echo "# edited by the admin" >>"$conf"
+dpkg_root -i "$deb" >"$work/reinstall.log" 2>&1 || { cat "$work/reinstall.log"; fail "reinstall"; }
+grep -qx "# edited by the admin" "$conf" || fail "reinstall lost the edit of 10-pemda.ini"
+ok "reinstall of the same .deb keeps the edited 10-pemda.ini"
+
+# -- upgrade: a newer package whose conffiles changed -------------------------------------
+new=$work/upgrade
+mkdir -p "$new"
+dpkg-deb -R "$deb" "$new/root"
+sed -i "s/^Version: .*/Version: ${version}+roundtrip1/" "$new/root/DEBIAN/control"
+echo "# changed in the next version" >>"$new/root/etc/iso8583d/conf.d/10-pemda.ini"
+echo "# changed in the next version" >>"$new/root/etc/iso8583d/conf.d/20-bank.ini"
+(cd "$new/root" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | sort -z |
+    xargs -0 md5sum >DEBIAN/md5sums)
+dpkg-deb --root-owner-group -Zgzip --build "$new/root" "$new/iso8583d_upgrade.deb" >/dev/null
+dpkg_root -i "$new/iso8583d_upgrade.deb" >"$work/upgrade.log" 2>&1 || { cat "$work/upgrade.log"; fail "upgrade"; }
+grep -qx "# edited by the admin" "$conf" || fail "upgrade lost the edit of 10-pemda.ini"
+grep -qx "# changed in the next version" "$conf.dpkg-dist" || fail "no 10-pemda.ini.dpkg-dist"
+grep -qx "# changed in the next version" "$root/etc/iso8583d/conf.d/20-bank.ini" ||
+    fail "the unedited 20-bank.ini was not updated"
+in_root env -i PATH=/usr/bin:/bin /usr/bin/iso8583d --role pemda --check-config |
+    grep -q 'configuration OK' || fail "--check-config after the upgrade"
+ok "upgrade to ${version}+roundtrip1: edited 10-pemda.ini kept (new one in .dpkg-dist, ignored by the loader), unedited 20-bank.ini updated"
+
+# -- remove, purge, install again --------------------------------------------------------
+dpkg_root -r iso8583d >"$work/remove.log" 2>&1 || { cat "$work/remove.log"; fail "dpkg -r"; }
+[ "$(status_of)" = "deinstall ok config-files" ] || fail "status after remove: $(status_of)"
+[ ! -e "$root/usr/bin/iso8583d" ] && [ ! -L "$root/usr/bin/iso8583d-client" ] || fail "binaries left after remove"
+grep -qx "# edited by the admin" "$conf" || fail "remove lost the conffile"
+ok "dpkg -r: binaries gone, conffiles kept ($(status_of))"
+dpkg_root --purge iso8583d >"$work/purge.log" 2>&1 || { cat "$work/purge.log"; fail "dpkg --purge"; }
+[ -z "$(status_of)" ] || [ "$(status_of)" = "unknown ok not-installed" ] || fail "status after purge: $(status_of)"
+[ ! -e "$root/etc/iso8583d" ] || fail "/etc/iso8583d left after purge: $(ls -R "$root/etc/iso8583d")"
+in_root getent passwd iso8583d >/dev/null || fail "purge removed the user"
+[ -f "$root/var/lib/iso8583d/pemda.db" ] || fail "purge removed /var/lib/iso8583d/pemda.db"
+ok "dpkg --purge: /etc/iso8583d gone; user and /var/lib/iso8583d (data) kept"
+dpkg_root -i "$deb" >"$work/again.log" 2>&1 || { cat "$work/again.log"; fail "install after purge"; }
+[ "$(status_of)" = "install ok installed" ] || fail "status: $(status_of)"
+[ "$(in_root getent passwd iso8583d)" = "$entry" ] || fail "user changed: $(in_root getent passwd iso8583d)"
+ok "install after purge with the user already there: same user, installed"
+dpkg_root --purge iso8583d >/dev/null 2>&1 || fail "second purge"
+
+echo "PASS: $passed checks"
