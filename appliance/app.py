@@ -10,11 +10,13 @@ from gevent.event import Event
 from . import modules
 from .config import resolve_db_url
 from .hosts import Connector, Host, listeners_for
+from .rlimit import raise_file_limit
 from .roles.module import Fatal
 
 log = logging.getLogger('iso8583d')
 
 GRACE_SECONDS = 10
+FILES_SPARE = 256     # databases, logs, and the links themselves
 
 
 class Appliance:
@@ -67,6 +69,9 @@ class Appliance:
         return 0
 
     def start(self):
+        web = self.settings.web
+        raise_file_limit((web.max_connections if web else 0)
+                         + 64 * len(self.hosts) + FILES_SPARE)
         for host in self.hosts.values():
             host.module.start()
         if self.settings.routes:

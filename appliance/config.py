@@ -71,6 +71,7 @@ class WebConfig:
     port: int = 7000
     threads: int = 12
     max_body: int = 1 << 20
+    max_connections: int = 10000
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,7 @@ WEB_KEYS = {
     'port': (t.port, 7000),
     'threads': (t.positive_int, 12),
     'max_body': (t.positive_int, 1 << 20),
+    'max_connections': (t.positive_int, 10000),
 }
 
 ROUTE_KEYS = {

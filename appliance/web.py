@@ -17,9 +17,12 @@ import bottle
 from gevent.pool import Pool
 from gevent.pywsgi import LoggingLogAdapter, WSGIServer
 
+from .gate import FairGate
+
 log = logging.getLogger('iso8583d.web')
 
 JSON = 'application/json'
+BACKLOG = 2048       # pending connections the kernel keeps during a burst
 
 
 class View(NamedTuple):
@@ -129,15 +132,28 @@ class _Server(WSGIServer):
 
 
 def serve(web_cfg, app):
-    """Start serving `app`; at most `threads` connections are handled at once.
+    """Start serving `app`; at most `threads` requests are inside it at once.
     The caller stops it with `server.stop(timeout)`."""
-    server = _Server((web_cfg.bind, web_cfg.port), app,
-                     spawn=Pool(web_cfg.threads),
+    server = _Server((web_cfg.bind, web_cfg.port), _bounded(app, web_cfg.threads),
+                     spawn=Pool(web_cfg.max_connections), backlog=BACKLOG,
                      log=_access_log(), error_log=LoggingLogAdapter(log, logging.ERROR))
     server.start()
     log.info('Web server listen at %s:%d with %d workers',
              web_cfg.bind, server.server_port, web_cfg.threads)
     return server
+
+
+def _bounded(app, workers):
+    """The seed's `threads`: requests beyond `workers` wait for a free worker.
+    Connections are not what is bounded (that is `max_connections`): an idle
+    keep-alive connection must not hold a worker, or a thousand clients
+    would be served twelve at a time, each until it hangs up."""
+    gate = FairGate(workers)
+
+    def bounded_app(environ, start_response):
+        with gate.slot():
+            return app(environ, start_response)
+    return bounded_app
 
 
 def _access_log():

@@ -9,6 +9,7 @@ import gevent as _gevent
 import pytest as _pytest
 
 from appliance import link as _link
+from appliance.config import WebConfig as _WebConfig
 from appliance import teller as _teller
 from appliance import web as _web
 
@@ -67,7 +68,7 @@ def serve_web():
 
     def start(routes, views, gateways=None, threads=4, max_body=1 << 20,
               bind='127.0.0.1'):
-        cfg = _Namespace(bind=bind, port=0, threads=threads, max_body=max_body)
+        cfg = _WebConfig(bind=bind, port=0, threads=threads, max_body=max_body)
         server = _web.serve(cfg, _web.make_app(cfg, routes, views, gateways))
         servers.append(server)
         return server

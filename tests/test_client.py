@@ -336,3 +336,14 @@ def test_the_http_client_reconnects_after_the_server_closes_the_connection():
         assert [connection.post(b'x').status for _ in range(3)] == [200, 200, 200]
     finally:
         server.stop(timeout=1)
+
+
+def test_a_run_longer_than_the_timeout_does_not_time_out_quick_requests(capsys,
+                                                                       fake_teller_face):
+    # Each request takes 0.05 s; the whole run about 2 s, twice the 1 s timeout.
+    fake_teller_face.behaviour, fake_teller_face.delay = 'slow', 0.05
+    code = main(['--url', fake_teller_face.url, '--invoice-id', '3271010001007002701995',
+                 '--count', '5', '--requests', '200', '--timeout', '1', '--json'])
+    report = json.loads(capsys.readouterr().out)
+    assert (code, report['ok'], report['failed']) == (0, 200, 0)
+    assert report['seconds'] > 1.5

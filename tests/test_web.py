@@ -11,6 +11,7 @@ import gevent
 import pytest
 
 from appliance import web
+from appliance.config import WebConfig
 
 INQUIRY = json.dumps({'jsonrpc': '2.0', 'id': 1, 'method': 'inquiry',
                       'params': [{'invoice_id': '3271010001007002701995'}]})
@@ -79,7 +80,7 @@ def test_an_empty_allowed_ip_admits_anyone_without_a_log_line(teller_web, http,
 
 
 def test_a_bad_allowed_ip_entry_is_refused_naming_the_route(make_route):
-    cfg = SimpleNamespace(bind='127.0.0.1', port=0, threads=1, max_body=1024)
+    cfg = WebConfig(bind='127.0.0.1', port=0, threads=1, max_body=1024)
     with pytest.raises(ValueError, match=r"\[web_teller\] allowed_ip: 'bogor' does not "
                                          r"appear to be an IPv4 or IPv6 network"):
         web.make_app(cfg, [make_route(module='test.view', allowed_ip=('bogor',))],
@@ -87,7 +88,7 @@ def test_a_bad_allowed_ip_entry_is_refused_naming_the_route(make_route):
 
 
 def test_a_route_naming_an_unknown_web_module_is_refused(make_route):
-    cfg = SimpleNamespace(bind='127.0.0.1', port=0, threads=1, max_body=1024)
+    cfg = WebConfig(bind='127.0.0.1', port=0, threads=1, max_body=1024)
     with pytest.raises(ValueError, match=r'\[web_teller\] no web module nope'):
         web.make_app(cfg, [make_route(module='nope')], view_of(lambda request: ''))
 

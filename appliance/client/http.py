@@ -79,14 +79,17 @@ class Connection:
             'POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: iso8583d-client/%s\r\n'
             'Content-Type: %s\r\nContent-Length: ' % (target, netloc, __version__, content_type)
         ).encode('latin-1')
-        self._timer = gevent.Timeout(timeout, RequestTimeout)
+        self.timeout = timeout
         self._sock = None
         self._readable = self._writable = self._wait = None
         self._buf = b''
 
     def post(self, body):
         """Send `body`, return the Response; raises HTTPError or OSError."""
-        self._timer.start()
+        # A fresh timer each time: a restarted gevent.Timeout measured from
+        # its first start, so after `timeout` seconds of a run every request
+        # "timed out" at once.
+        timer = gevent.Timeout.start_new(self.timeout, RequestTimeout)
         try:
             if self._sock is None:
                 self._connect()
@@ -97,7 +100,7 @@ class Connection:
             self.close()
             raise
         finally:
-            self._timer.cancel()
+            timer.cancel()
 
     def close(self):
         if self._sock is not None:

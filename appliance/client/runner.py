@@ -2,12 +2,13 @@
 taking request numbers 1..total from one shared counter until none are left.
 """
 
-import resource
 import signal
 import time
 from dataclasses import dataclass
 
 import gevent
+
+from ..rlimit import raise_file_limit
 
 # Descriptors the process needs besides the workers' sockets.
 _SPARE_FILES = 64
@@ -59,11 +60,3 @@ def run(transaction, total, concurrency, on_result):
         gevent.killall(greenlets)
     seconds = (interrupts[0] if interrupts else time.perf_counter()) - start
     return Run([r for r in results if r is not None], seconds, bool(interrupts))
-
-
-def raise_file_limit(needed):
-    """Lift the soft open-files limit toward `needed` (thousands of sockets)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and soft < needed:
-        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
