@@ -27,6 +27,10 @@ test-all: venv
 run: venv
 	$(PY) -m appliance --role $(ROLE)
 
+# Pemda + bank on loopback, the seed's inquiry -> payment -> reversal, then stop.
+demo: venv
+	$(PY) -m appliance demo
+
 clean:
 	rm -rf $(VENV) build/out build/work build/dist build/bench build/deb .pytest_cache
 

@@ -130,7 +130,13 @@ def list_invoices(argv):
     return EXIT_OK
 
 
-SUBCOMMANDS = {'invoices': list_invoices}
+def run_demo(argv):
+    from .demo import main as demo_main
+    return demo_main(argv)
+
+
+SUBCOMMANDS = {'invoices': list_invoices, 'demo': run_demo,
+               'client': lambda argv: client_main(argv)}
 
 
 def main(argv=None):

@@ -7,6 +7,7 @@ One executable serves both commands; it picks by the name it was started as
   iso8583d ...          appliance.cli.main (the daemon)
   iso8583d-client ...   appliance.cli.client_main (the teller/stress client)
   iso8583d client ...   the same client, for when the symlink is missing
+                        (a subcommand of appliance.cli.main)
 
 gevent's monkey-patching (appliance.patch) is the first thing that runs.
 """
@@ -24,8 +25,6 @@ def run(argv):
     name = os.path.basename(argv[0]) if argv else ''
     if name.startswith(CLIENT_NAME):
         return cli.client_main(argv[1:])
-    if argv[1:2] == ['client']:
-        return cli.client_main(argv[2:])
     return cli.main(argv[1:])
 
 

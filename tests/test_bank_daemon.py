@@ -166,3 +166,12 @@ def test_with_the_pemda_down_the_teller_is_told_at_once(chain):
     assert answer['result']['code'] == 91
     assert answer['result']['message'] == 'link kota_bogor is down'
     chain.start_pemda()
+
+
+def test_make_demo_runs_the_walkthrough_and_stops_everything():
+    code, out = run_cli(['demo'], timeout=120)
+    assert code == 0, out
+    for step in ('inquiry', 'payment', 'reversal'):
+        assert '%s: bit 39 = 00 -> OK' % step in out
+    assert 'stopped: bank exit 0, pemda exit 0' in out
+    assert out.rstrip().endswith('demo passed: every step answered 00')
