@@ -269,6 +269,21 @@ def _host(layers, section):
     return HostConfig(name=name, options=MappingProxyType(options), **v)
 
 
+def _check_shared_ports(layers, hosts):
+    """Listen-hosts may share a port only when their peer addresses differ."""
+    seen = {}
+    for host in hosts.values():
+        if not host.listen:
+            continue
+        key = (host.bind, host.port, host.ip)
+        if key in seen:
+            section = 'host_' + host.name
+            raise ConfigError('[host_%s] already listens on port %d for %s; hosts on '
+                              'one port are told apart by ip' % (seen[key], host.port, host.ip),
+                              layers.where(section, 'ip'), section, 'ip')
+        seen[key] = host.name
+
+
 def _web(layers):
     return WebConfig(**_convert(layers, 'web', WEB_KEYS))
 
@@ -361,6 +376,7 @@ def load(role, files, data_dir, presets=None):
         if section.startswith('host_'):
             host = _host(layers, section)
             hosts[host.name] = host
+    _check_shared_ports(layers, hosts)
     web = _web(layers) if 'web' in layers.sections else None
     routes = [_route(layers, s, hosts) for s in layers.sections if s.startswith('web_')]
     if routes and web is None:

@@ -201,3 +201,11 @@ def test_version_prints_the_package_version():
     code, out = run_cli(['--version'])
     assert (code, out.strip()) == (0, 'iso8583d ' + __version__)
 
+
+
+def test_two_listen_hosts_on_one_port_need_different_peer_addresses(tmp_path):
+    write(tmp_path, '10-host.ini', HOST + 'listen = true\n' + HOST.replace('host_bjb', 'host_two')
+          + 'listen = true\n')
+    with pytest.raises(ConfigError, match=r'\[host_two\] ip: \[host_bjb\] already listens on '
+                                          r'port 10002 for 127.0.0.1'):
+        load(tmp_path)

@@ -194,3 +194,35 @@ def test_sigterm_stops_the_daemons_with_exit_0(tmp_path, ports):
     assert pemda.stop() == 0
     assert bank.stop() == 0
     assert time.monotonic() - started < 10
+
+
+def test_two_pemdas_share_one_bank_port_told_apart_by_their_addresses(tmp_path, ports):
+    """Kota Bogor connects from 127.0.0.2 and Kota Bekasi from 127.0.0.3, both
+    to the same bank port; each lands on its own host."""
+    conf = tmp_path / 'bank.d'
+    conf.mkdir()
+    (conf / '10-hosts.ini').write_text(
+        '[host_kota_bogor]\nip = 127.0.0.2\nport = %(p)d\nlisten = true\n'
+        'streamer = bjb_with_suffix\nmodule = opensipkd.iso8583.bjb.pbb.test\n\n'
+        '[host_kota_bekasi]\nip = 127.0.0.3\nport = %(p)d\nlisten = true\n'
+        'streamer = bjb_with_suffix\nmodule = opensipkd.iso8583.bjb.pbb.test\n'
+        % {'p': ports['iso']})
+    bank = Daemon(['--role', 'bank', '--conf-dir', str(conf), '--data-dir',
+                   str(tmp_path / 'bank-data')], name='bank')
+    pemdas = []
+    try:
+        bank.wait_for('ISO8583 server listen at 0.0.0.0:%d' % ports['iso'])
+        for name, source in (('bogor', '127.0.0.2'), ('bekasi', '127.0.0.3')):
+            pemda_dir = tmp_path / name
+            conf = pemda_conf(pemda_dir, ports)
+            (conf / '50-source.ini').write_text('[host_bjb]\nsource_ip = %s\n' % source)
+            pemdas.append(Daemon(['--role', 'pemda', '--conf-dir', str(conf),
+                                  '--data-dir', str(pemda_dir / 'data')], name=name))
+        bank.wait_for(r'127\.0\.0\.2 kota_bogor connected')
+        bank.wait_for(r'127\.0\.0\.3 kota_bekasi connected')
+        bank.wait_for(r'127\.0\.0\.2 kota_bogor \d+ -> \d+ Encode MTI 0810 .*70: .001.')
+        bank.wait_for(r'127\.0\.0\.3 kota_bekasi \d+ -> \d+ Encode MTI 0810 .*70: .001.')
+    finally:
+        for pemda in pemdas:
+            assert pemda.stop() == 0
+        assert bank.stop() == 0
