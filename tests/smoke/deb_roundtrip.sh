@@ -58,6 +58,14 @@ in_root() { timeout 60 chroot "$root" "$@"; }
 dpkg_root() { timeout 300 dpkg --root="$root" --force-confold "$@"; }
 status_of() { dpkg-query --admindir="$root/var/lib/dpkg" -W -f='${Status}' iso8583d 2>/dev/null || true; }
 
+# What the package holds, before anything is installed.
+contents=$(dpkg-deb -c "$deb")
+for path in ./usr/bin/iso8583d ./usr/bin/iso8583d-client ./lib/systemd/system/iso8583d@.service \
+            ./etc/iso8583d/conf.d/10-pemda.ini ./etc/iso8583d/conf.d/20-bank.ini; do
+    grep -q " $path\( \|$\)" <<<"$contents" || fail "dpkg-deb -c: $path is missing"
+done
+ok "dpkg-deb -c lists /usr/bin/iso8583d, iso8583d-client, iso8583d@.service and the conf.d drop-ins"
+
 [ "$(id -u)" = 0 ] || fail "needs root (dpkg --root, chroot)"
 [ -f "$deb" ] || fail "$deb is missing: run \`make deb\` first"
 command -v debootstrap >/dev/null || fail "debootstrap is missing: apt-get install debootstrap"
