@@ -23,6 +23,14 @@ test: venv
 test-all: venv
 	$(PYTEST) -q $(PYTEST_ARGS)
 
+# Fault scenarios (tests/fault) on SQLite and PostgreSQL, every one of them,
+# at 3x the stress of make test (ISO8583D_RELIABILITY_SCALE), then their
+# figures: faults, transactions, lost, doubled, reversals sent/repeated, drain.
+.PHONY: reliability
+reliability: venv
+	ISO8583D_RELIABILITY_SCALE=$${ISO8583D_RELIABILITY_SCALE:-3} \
+	    $(PYTEST) -q tests/fault tests/test_saf.py tests/test_journal.py $(PYTEST_ARGS)
+
 # One daemon in the foreground with its preset (or ISO8583D_CONF_DIR).
 run: venv
 	$(PY) -m appliance --role $(ROLE)
@@ -30,6 +38,19 @@ run: venv
 # Pemda + bank on loopback, the seed's inquiry -> payment -> reversal, then stop.
 demo: venv
 	$(PY) -m appliance demo
+
+# Codec, link and end-to-end benchmarks side by side (README.md, "Performance"):
+# prints the table, writes build/bench/latest.json. Needs wrk and PostgreSQL.
+# BENCH_ARGS='--only codec,link' or '--quick' for a part or a smoke run.
+.PHONY: bench
+bench: $(VENV)/.bench
+	@command -v wrk >/dev/null || { apt-get install -y wrk || \
+	    { apt-get update && apt-get install -y wrk; }; }
+	$(PY) tests/bench/run.py $(BENCH_ARGS)
+
+$(VENV)/.bench: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[bench]'
+	touch $@
 
 clean:
 	rm -rf $(VENV) build/out build/work build/dist build/bench build/deb .pytest_cache

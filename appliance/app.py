@@ -7,8 +7,8 @@ import signal
 import gevent
 from gevent.event import Event
 
-from . import modules
-from .config import resolve_db_url
+from . import modules, notify
+from .config import OPS_PATHS, WebConfig, resolve_db_url
 from .hosts import Connector, Host, listeners_for
 from .rlimit import raise_file_limit
 from .roles.module import Fatal
@@ -17,6 +17,9 @@ log = logging.getLogger('iso8583d')
 
 GRACE_SECONDS = 10
 FILES_SPARE = 256     # databases, logs, and the links themselves
+# The status server of a role without [web] (the pemda): a few browsers and a
+# Prometheus scraper, never the load of the teller API.
+ADMIN_WEB = dict(threads=4, max_body=4096, max_connections=64)
 
 
 class Appliance:
@@ -30,6 +33,10 @@ class Appliance:
         self.listeners = listeners_for(self.hosts.values())
         self.connectors = [Connector(h) for h in self.hosts.values() if not h.config.listen]
         self.web_server = None
+        self.admin_server = None
+        self.ops = None               # status.Ops: /status, /status.json, /metrics
+        for host in self.hosts.values():
+            host.listeners.append(self._link_changed)
         self.databases = {}
         self.stopping = Event()
         self.exit_code = 0
@@ -69,13 +76,19 @@ class Appliance:
         return 0
 
     def start(self):
-        web = self.settings.web
+        web, admin = self.settings.web, self.settings.admin
         raise_file_limit((web.max_connections if web else 0)
+                         + (ADMIN_WEB['max_connections'] if admin.own_server else 0)
                          + 64 * len(self.hosts) + FILES_SPARE)
         for host in self.hosts.values():
             host.module.start()
-        if self.settings.routes:
+        if admin.enabled:
+            from .status import Ops
+            self.ops = Ops(self)
+        if self.settings.routes or (self.ops and not admin.own_server):
             self.web_server = self._start_web()
+        if self.ops and admin.own_server:
+            self.admin_server = self._start_admin()
         for listener in self.listeners:
             try:
                 listener.start()
@@ -90,12 +103,38 @@ class Appliance:
         from .web import make_app, serve
         from .modules import lookup
         views = {r.module: lookup(r.module).factory for r in self.settings.routes}
-        app = make_app(self.settings.web, self.settings.routes, views, self.hosts)
+        ops = self.ops if self.ops and not self.settings.admin.own_server else None
+        app = make_app(self.settings.web, self.settings.routes, views, self.hosts, ops)
         try:
-            return serve(self.settings.web, app)
+            return serve(self.settings.web, app, self.ops and self.ops.http,
+                         OPS_PATHS if ops else ())
         except OSError as e:
             raise Fatal('cannot listen on %s:%d for the web server: %s' % (
                 self.settings.web.bind, self.settings.web.port, e.strerror or e)) from None
+
+    def _start_admin(self):
+        """The status server of its own ([admin] bind and port). A port left
+        at its default that is taken (a second role on this machine) only
+        costs the status page: logged, not fatal. A configured one is fatal."""
+        from .web import make_app, serve
+        admin = self.settings.admin
+        cfg = WebConfig(bind=admin.bind, port=admin.port, **ADMIN_WEB)
+        try:
+            return serve(cfg, make_app(cfg, (), {}, ops=self.ops), self.ops.http, OPS_PATHS)
+        except OSError as e:
+            problem = 'cannot listen on %s:%d for the status page: %s' % (
+                admin.bind, admin.port, os.strerror(e.errno) if e.errno else e)
+            if admin.port_set:
+                raise Fatal(problem) from None
+            log.warning('%s; /status and /metrics are not served (set [admin] port to a '
+                        'free one)', problem)
+            return None
+
+    def _link_changed(self, host, up):
+        """systemd's STATUS= follows the links (until stopping says it all)."""
+        if not self.stopping.is_set():
+            from .status import summary_line
+            notify.notify('STATUS=' + summary_line(self.hosts.values()))
 
     def _crashed(self, greenlet):
         log.error('A service stopped unexpectedly: %r', greenlet.exception)
@@ -117,16 +156,21 @@ class Appliance:
             log.error('%s', e)
             self.stop()
             return 1
+        from .status import summary_line
+        notify.notify('READY=1', 'STATUS=' + summary_line(self.hosts.values()))
         self.stopping.wait()
         log.info('Stopping')
         self.stop()
         return self.exit_code
 
     def stop(self, grace=GRACE_SECONDS):
+        notify.notify('STOPPING=1', 'STATUS=stopping')
         for listener in self.listeners:
             listener.stop()
         if self.web_server is not None:
             self.web_server.stop(timeout=grace)
+        if self.admin_server is not None:
+            self.admin_server.stop(timeout=1)
         for connector in self.connectors:
             connector.stopping = True
         links = [h.link for h in self.hosts.values() if h.link is not None]

@@ -16,7 +16,10 @@ def _parser():
     p = argparse.ArgumentParser(
         prog='iso8583d',
         description='ISO8583 host-to-host appliance for PBB payments '
-                    '(roles: pemda biller, bank gateway, aggregator).')
+                    '(roles: pemda biller, bank gateway, aggregator).',
+        epilog='other commands (each with --help): iso8583d decode (ISO8583 frames from '
+               'the logs, field by field), iso8583d invoices, iso8583d demo, '
+               'iso8583d client')
     p.add_argument('--role', choices=sorted(ROLES),
                    help='what to run; may be left out when the configuration '
                         'defines hosts (it is then guessed from their modules)')
@@ -135,8 +138,13 @@ def run_demo(argv):
     return demo_main(argv)
 
 
+def decode_frames(argv):
+    from .decode import main as decode_main
+    return decode_main(argv)
+
+
 SUBCOMMANDS = {'invoices': list_invoices, 'demo': run_demo,
-               'client': lambda argv: client_main(argv)}
+               'client': lambda argv: client_main(argv), 'decode': decode_frames}
 
 
 def main(argv=None):

@@ -9,6 +9,7 @@ Sections (the seed's format, kept so old files load unchanged):
   web                   the HTTP server
   web_<name>            one HTTP route (JSON-RPC teller, LinkAja, ...)
   module_<dotted.name>  settings of a host module (e.g. the pemda biller)
+  admin                 the status page and metrics (/status, /metrics)
   loggers, handlers, formatters, logger_*, handler_*, formatter_*
                         passed to logging.config.fileConfig
 """
@@ -72,6 +73,7 @@ class WebConfig:
     threads: int = 12
     max_body: int = 1 << 20
     max_connections: int = 10000
+    idle_timeout: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,23 @@ class RouteConfig:
     allowed_ip: tuple
     timeout: float
     options: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+
+
+# The operations endpoints ([admin]); no [web_<name>] route may take these paths.
+OPS_PATHS = ('/status', '/status.json', '/metrics')
+
+
+@dataclass(frozen=True)
+class AdminConfig:
+    """[admin]: /status, /status.json and /metrics. Served on [web]'s port when
+    there is a [web] and [admin] names no port; otherwise by a server of their
+    own on bind:port (a pemda has no [web]). Loopback always may call them."""
+    enabled: bool = True
+    bind: str = '127.0.0.1'
+    port: int = 7002
+    allowed_ip: tuple = ()          # addresses allowed besides 127.0.0.1 and ::1
+    own_server: bool = True         # False: on [web]'s server
+    port_set: bool = False          # port came from a file: failing to bind is fatal
 
 
 @dataclass(frozen=True)
@@ -97,6 +116,7 @@ class Settings:
     logging: object           # RawConfigParser with the logging sections, or None
     origin: MappingProxyType  # (section, key) -> file it came from
     values: MappingProxyType  # (section, key) -> raw value, for --print-config
+    admin: object = AdminConfig()   # AdminConfig
 
     def host(self, name):
         for host in self.hosts:
@@ -106,7 +126,7 @@ class Settings:
 
 
 # key -> (converter, default); a default of REQUIRED means the key must be set.
-REQUIRED = object()
+REQUIRED = t.REQUIRED      # in datatypes, so modules' OPTIONS can use it too
 
 HOST_KEYS = {
     'ip': (t.address, '127.0.0.1'),
@@ -129,6 +149,7 @@ WEB_KEYS = {
     'threads': (t.positive_int, 12),
     'max_body': (t.positive_int, 1 << 20),
     'max_connections': (t.positive_int, 10000),
+    'idle_timeout': (t.seconds, 60.0),
 }
 
 ROUTE_KEYS = {
@@ -137,6 +158,14 @@ ROUTE_KEYS = {
     'module': (t.text, REQUIRED),
     'allowed_ip': (t.ip_list, ()),
     'timeout': (t.seconds, None),
+}
+
+
+ADMIN_KEYS = {
+    'enabled': (t.boolean, True),
+    'bind': (t.address, '127.0.0.1'),
+    'port': (t.port, 7002),
+    'allowed_ip': (t.ip_list, ()),
 }
 
 
@@ -288,6 +317,37 @@ def _web(layers):
     return WebConfig(**_convert(layers, 'web', WEB_KEYS))
 
 
+def _admin(layers, web, routes, hosts):
+    """[admin] (all defaults without one), checked against [web], the routes
+    and the listen ports it could collide with."""
+    raw = layers.sections.get('admin', {})
+    v = _convert(layers, 'admin', ADMIN_KEYS) if 'admin' in layers.sections else \
+        {k: default for k, (_, default) in ADMIN_KEYS.items()}
+    own = web is None or 'port' in raw
+    admin = AdminConfig(own_server=own, port_set='port' in raw, **v)
+    if not admin.enabled:
+        return admin
+    if not own:
+        if 'bind' in raw:
+            raise ConfigError('bind is for a status server of its own: set port too, or '
+                              'drop bind to serve /status on [web]\'s port',
+                              layers.where('admin', 'bind'), 'admin', 'bind')
+        for route in routes:
+            if route.route_path in OPS_PATHS:
+                section = 'web_' + route.name
+                raise ConfigError('%s is the status page\'s path (set [admin] port to '
+                                  'serve it elsewhere, or enabled = false)' % route.route_path,
+                                  layers.where(section, 'route_path'), section, 'route_path')
+        return admin
+    taken = [('[web]', web.port)] if web is not None else []
+    taken += [('[host_%s]' % h.name, h.port) for h in hosts.values() if h.listen]
+    for what, port in taken:
+        if admin.port and port == admin.port:
+            raise ConfigError('port %d is also the port of %s' % (port, what),
+                              layers.where('admin', 'port'), 'admin', 'port')
+    return admin
+
+
 def _route(layers, section, hosts):
     name = section[len('web_'):]
     raw_module = layers.sections[section].get('module')
@@ -336,7 +396,7 @@ def _logging(layers):
 
 def _check_sections(layers):
     for section in layers.sections:
-        if section in ('web', 'main') or section in _LOGGING_SECTIONS:
+        if section in ('web', 'main', 'admin') or section in _LOGGING_SECTIONS:
             continue
         if section.startswith(('host_', 'web_', 'module_') + _LOGGING_PREFIXES):
             if section.endswith('_'):
@@ -344,7 +404,7 @@ def _check_sections(layers):
                                   layers.where(section), section)
             continue
         raise ConfigError('unknown section (expected host_<name>, web, web_<name>, '
-                          'module_<name> or logging sections)', layers.where(section),
+                          'module_<name>, admin or logging sections)', layers.where(section),
                           section)
 
 
@@ -398,13 +458,14 @@ def load(role, files, data_dir, presets=None):
                               % (host.module, layers.sections['host_' + host.name]['module']
                                  .strip()), layers.where('host_' + host.name, 'module'),
                               'host_' + host.name, 'module')
+    admin = _admin(layers, web, routes, hosts)
     values = {(s, k): v for s, kv in layers.sections.items() for k, v in kv.items()}
     return Settings(
         role=role, data_dir=data_dir, files=tuple(files),
         hosts=tuple(hosts.values()), web=web, routes=tuple(routes),
         module_sections=MappingProxyType(sections), logging=_logging(layers),
         origin=MappingProxyType(dict(layers.origin)),
-        values=MappingProxyType(values))
+        values=MappingProxyType(values), admin=admin)
 
 
 def with_role(settings, role):

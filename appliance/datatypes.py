@@ -100,6 +100,28 @@ def prefix_map(text):
     return result
 
 
+def prefix_texts(text):
+    """One `PREFIX:TEXT` per line, the text may hold spaces and colons:
+    `3271:PBB Kota Bogor` -> {'3271': 'PBB Kota Bogor'}."""
+    result = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        prefix, sep, message = line.partition(':')
+        prefix = prefix.strip()
+        if not sep or not (prefix.isascii() and prefix.isdigit()):
+            raise ValueError('%r is not PREFIX:TEXT (e.g. 3271:PBB Kota Bogor)' % line)
+        if prefix in result:
+            raise ValueError('prefix %s is given twice' % prefix)
+        result[prefix] = message.strip()
+    return result
+
+
+# A default meaning "the key must be set" (HOST_KEYS, a module's OPTIONS).
+REQUIRED = object()
+
+
 class SettingError(ValueError):
     """A bad value for `key` in a module's settings; the loader adds file and section."""
 

@@ -21,7 +21,8 @@ from .client import main as client_main
 
 INVOICE = '3271010001007002701995'
 URL = 'http://127.0.0.1:7000/rpc'
-PORTS = {10002: 'the bank ISO8583 port', 7000: 'the teller web port'}
+PORTS = {10002: 'the bank ISO8583 port', 7000: 'the teller web port',
+         10001: "the bank's aggregator port", 10003: "the bank's Kota Bekasi port"}
 READY_SECONDS = 30
 
 

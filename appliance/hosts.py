@@ -9,6 +9,7 @@ back-off, logging each attempt as the seed did.
 import logging
 import random
 import socket
+import time
 
 import gevent
 from gevent.server import StreamServer
@@ -17,6 +18,7 @@ from .iso.codec import Codec
 from .iso.framing import get_streamer
 from .iso.spec import get_spec
 from .link import Link, LinkDown
+from .metrics import HostMetrics
 
 log = logging.getLogger('iso8583d.hosts')
 
@@ -33,6 +35,7 @@ class Host:
         self.link = None
         self._stan = random.randrange(1, 1000000)
         self.listeners = []          # called with (host, up: bool) on change
+        self.metrics = HostMetrics(self.name)
 
     # -- the gateway other parts use -------------------------------------------
 
@@ -61,6 +64,7 @@ class Host:
 
     def attach(self, link):
         old, self.link = self.link, link
+        self.metrics.connects += 1
         if old is not None and old.is_open:
             old.close('replaced by a new connection from %s' % link.peer_ip)
         self._notify(True)
@@ -71,6 +75,7 @@ class Host:
             self._notify(False)
 
     def _notify(self, up):
+        self.metrics.changed = time.time()
         for listener in self.listeners:
             listener(self, up)
 

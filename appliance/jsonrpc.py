@@ -54,28 +54,28 @@ class Dispatcher:
         except ValueError as e:
             return _encode(_error(None, PARSE_ERROR, 'Parse error: %s' % e))
         if not isinstance(payload, list):
-            return _encode(self._one(payload))
+            return self._one(payload)
         if not payload:
             return _encode(_error(None, INVALID_REQUEST, 'Invalid Request: empty batch'))
         if len(payload) > MAX_BATCH:
             return _encode(_error(None, INVALID_REQUEST,
                                   'Invalid Request: a batch of %d requests exceeds '
                                   'the limit of %d' % (len(payload), MAX_BATCH)))
-        return _encode([self._one(request) for request in payload])
+        return b'[' + b', '.join(self._one(request) for request in payload) + b']'
 
     def _one(self, request):
-        """The response object to one request object."""
+        """The response (JSON bytes) to one request object. Encoded here, once:
+        a result that is not JSON fails as -32603, not the whole batch."""
         request_id = _request_id(request)
         try:
             method, params = self._check(request)
             result = method(params)
-            json.dumps(result, allow_nan=False)     # fail here as -32603, not mid-batch
+            return _encode({'jsonrpc': '2.0', 'id': request_id, 'result': result})
         except RpcError as e:
-            return _error(request_id, e.code, e.message)
+            return _encode(_error(request_id, e.code, e.message))
         except Exception:
             log.exception('JSON-RPC method %s failed', request.get('method'))
-            return _error(request_id, INTERNAL_ERROR, 'Internal error')
-        return {'jsonrpc': '2.0', 'id': request_id, 'result': result}
+            return _encode(_error(request_id, INTERNAL_ERROR, 'Internal error'))
 
     def _check(self, request):
         """The method and params of a valid request; RpcError otherwise."""
@@ -133,5 +133,9 @@ def _error(request_id, code, message):
             'error': {'code': code, 'message': message}}
 
 
+# Built once: json.dumps with options builds a new encoder on every call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
+
+
 def _encode(answer):
-    return json.dumps(answer, ensure_ascii=False, allow_nan=False).encode('utf-8')
+    return _ENCODER.encode(answer).encode('utf-8')

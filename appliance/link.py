@@ -22,6 +22,7 @@ from .iso.codec import CodecError
 from .iso.framing import FramingError
 from .iso.mask import CARD_BITS, mask_bits, mask_value
 from .iso.message import is_response
+from .metrics import IN, OUT
 
 log = logging.getLogger('iso8583d.link')
 
@@ -78,7 +79,9 @@ class Link:
         self.signed_on = False
         self.since = time.time()
         self.last_rx = self.last_tx = time.monotonic()
-        self.last_echo_rtt = None
+        self.last_echo_rtt = None      # s, of our last answered echo
+        self.last_echo = None          # time.time() of the last echo answered, either way
+        self.metrics = host.metrics
         set_nodelay(sock)
 
     # -- lifecycle -----------------------------------------------------------
@@ -139,7 +142,9 @@ class Link:
         except CodecError as e:
             self._log_raw(raw, None, 'Receive', 'Raw to ISO8583')
             log.error('%s Cannot decode, frame dropped: %s', self.prefix, e)
+            self.metrics.decode_errors += 1
             return
+        self.metrics.count(IN, msg)
         self._log_raw(raw, msg, 'Receive', 'Raw to ISO8583')
         if is_response(msg.mti):
             self._log_msg('Decode', msg)
@@ -152,14 +157,18 @@ class Link:
         if waiter is None or waiter.ready():
             log.warning('%s Late or unmatched response MTI %s STAN %s dropped',
                         self.prefix, msg.mti, msg.get(11))
+            self.metrics.unmatched += 1
             return
         waiter.set(msg)
 
     def _answer(self, request):
+        started = time.monotonic()
         self._log_msg('Decode', request, handler=True)
         try:
             if request.mti == '0800':
                 reply = netmgmt.answer(request)
+                if request.get(70) == netmgmt.ECHO:
+                    self.last_echo = time.time()
             else:
                 reply = self.host.module.handle(request)
         except Exception:
@@ -173,6 +182,8 @@ class Link:
         except (OSError, LinkError) as e:
             log.error('%s Cannot send the answer to STAN %s: %s', self.prefix,
                       request.get(11), e)
+            return
+        self.metrics.answered(IN, request.mti, self.last_tx - started, self.last_tx)
 
     # -- sending -------------------------------------------------------------
 
@@ -187,6 +198,7 @@ class Link:
         with self.write_lock:
             self.sock.sendall(frame)
         self.last_tx = time.monotonic()
+        self.metrics.count(OUT, msg)
 
     def request(self, msg, timeout):
         """Send a request and wait for its response (matched by STAN)."""
@@ -205,13 +217,22 @@ class Link:
                 self.send(msg)
             except OSError as e:
                 self.close('write failed: %s' % e)
+                self.metrics.timeouts += 1
                 raise AnswerLost('link %s broke while sending (%s)' % (
                     self.host.name, e)) from None
+            sent = self.last_tx
             try:
-                return waiter.get(timeout=timeout)
+                answer = waiter.get(timeout=timeout)
             except gevent.Timeout:
+                self.metrics.timeouts += 1
                 raise RequestTimeout('no answer from %s within %g s' % (
                     self.host.name, timeout)) from None
+            except AnswerLost:
+                self.metrics.timeouts += 1
+                raise
+            now = time.monotonic()
+            self.metrics.answered(OUT, msg.mti, now - sent, now)
+            return answer
         finally:
             del self.pending[key]
 
@@ -244,6 +265,7 @@ class Link:
         if reply is None:
             return
         self.last_echo_rtt = time.monotonic() - started
+        self.last_echo = time.time()
         if reply.get(39) == '00' and not self.signed_on:
             self.signed_on = True
             self._netmgmt(netmgmt.SIGN_ON)
@@ -279,7 +301,9 @@ class Link:
 
     def _mask_raw(self, raw, msg):
         encoding = self.host.codec.spec.encoding
-        for bit in CARD_BITS.intersection(msg.bits):
+        # Longest first: the PAN (2) is part of track 2 (35), and masking it
+        # first would leave the rest of track 2 unmatched and in the clear.
+        for bit in sorted(CARD_BITS.intersection(msg.bits), key=lambda b: -len(msg.bits[b])):
             value = msg.bits[bit]
             if value:
                 raw = raw.replace(value.encode(encoding),

@@ -7,8 +7,8 @@ file works unchanged. Imports are static so PyInstaller sees every module.
 """
 from dataclasses import dataclass, field
 
-from . import teller
-from .roles import bank, pemda
+from . import forwarder, linkaja, teller
+from .roles import aggregator, bank, pemda
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,16 @@ ENTRIES = (
     _host('bank.pemda', bank.PemdaPeer,
           "the bank's side of a pemda link: sends inquiry, payment, reversal",
           ('opensipkd.iso8583.bjb.pbb.test',)),
+    _host('bank.forwarder', forwarder.ForwarderModule,
+          "the bank's side of an aggregator link: routes its requests to the pemdas "
+          'by invoice prefix', ('opensipkd.iso8583.bjb.pbb.test_aggregator',)),
+    _host('aggregator.bank', aggregator.BankLink,
+          "the aggregator's side of its bank link; request_bits for LinkAja",
+          ('opensipkd.iso8583.bjb.pbb.agratek',)),
     _web('teller', teller, 'teller JSON-RPC: inquiry, payment, reversal',
          ('iso8583_web.scripts.views.jsonrpc',)),
+    _web(linkaja.MODULE, linkaja, "LinkAja's one-line HTTP format: inquiry, payment, "
+         'reversal', ('iso8583_web.scripts.views.linkaja',)),
 )
 
 _BY_NAME = {}

@@ -24,15 +24,35 @@ bad requests (-32600, -32601, -32602) and bugs (-32603). Codes:
                                            nothing was sent, try again
     68  no answer from kota_bogor within 30 s (or: link kota_bogor closed
         before the answer came)            sent, not answered: the
-                                           outcome is unknown, so reverse a
-                                           payment answered 68 or 91 (a pemda
+                                           outcome is unknown. With the
+                                           journal (the bank.pemda host
+                                           module) a payment or reversal
+                                           answered 68 is reversed by the
+                                           bank itself: the message ends
+                                           with "reversal queued (SAF entry
+                                           N)". Without it, reverse a payment
+                                           answered 68 yourself (a pemda
                                            answers a reversal of a payment it
                                            never booked with 54 or 55)
+    94  payment of invoice … with NTB … is still in progress
+                                           the same payment (invoice and NTB)
+                                           is being sent by another call;
+                                           ask again later
+
+With the journal, payments are idempotent: a payment with the invoice and
+NTB of an earlier one is not sent again; it gets the earlier call's result
+(0 with the same data, or 68 naming the reversal's state). Only a payment
+that was never sent (91, 96) may be sent again with the same NTB.
 
 On every code but 0 `data` is an empty object.
 """
+import json
 import logging
+import time
 from functools import partial
+
+import gevent
+from gevent import GreenletExit
 
 from .jsonrpc import Dispatcher, InvalidParams
 from .link import AnswerLost, LinkDown, LinkError, RequestTimeout
@@ -42,9 +62,11 @@ from .web import View, json_response
 OK = 0
 TIMED_OUT = 68
 LINK_DOWN = 91
+IN_PROGRESS = 94
 NOT_SENT = 96
 
-MAX_LLL = 999       # longest value of an LLL field (bits 48, 61)
+MAX_LLL = 999
+UNRECORDED_RETRY_SECONDS = 3600     # how long to keep trying to queue a promised reversal       # longest value of an LLL field (bits 48, 61)
 
 # Extra keys of a [web_<name>] section with this module: key -> (converter, default).
 # request_bits overrides TELLER_DEFAULTS bit by bit (e.g. 18:6014 for internet).
@@ -79,6 +101,8 @@ class Teller:
         self.gateway = gateways[route.host]
         self.timeout = route.timeout
         self.builder = builder or RequestBuilder(_defaults(route.options))
+        # The bank.pemda host module keeps the journal (None: no journal).
+        self.journal = getattr(getattr(self.gateway, 'module', None), 'journal', None)
 
     def inquiry(self, params):
         invoice_id = _invoice_id(params)
@@ -86,13 +110,19 @@ class Teller:
 
     def payment(self, params):
         invoice_id, amount, ntb = _invoice_id(params), _amount(params), _ntb(params)
-        return self._exchange(partial(self.builder.payment, invoice_id, amount, ntb))
+        if self.journal is None:
+            return self._exchange(partial(self.builder.payment, invoice_id, amount, ntb))
+        msg = self.builder.payment(invoice_id, amount, ntb, self.gateway.next_stan())
+        return self._journalled('payment', msg, '%s|%s|%s' % (self.host, invoice_id, ntb))
 
     def reversal(self, params):
         invoice_id, amount, ntb = _invoice_id(params), _amount(params), _ntb(params)
         stan = _stan(params)
-        return self._exchange(partial(self.builder.reversal, invoice_id, amount, ntb),
-                              stan)
+        if self.journal is None:
+            return self._exchange(partial(self.builder.reversal, invoice_id, amount, ntb),
+                                  stan)
+        return self._journalled('reversal', self.builder.reversal(invoice_id, amount, ntb,
+                                                                  stan))
 
     def _exchange(self, build, stan=None):
         """Send build(stan) to the host and turn the outcome into a result."""
@@ -110,6 +140,105 @@ class Teller:
             return self._failed(NOT_SENT, 'request not sent to %s: %s' % (self.host, e))
         data = {str(bit): value for bit, value in answer.sorted_bits().items()}
         return {'code': OK, 'message': 'OK', 'data': data}
+
+    def _journalled(self, kind, msg, idem_key=None):
+        """Send a payment or reversal with the journal: written before it goes
+        out, updated with its outcome; an unknown outcome queues a reversal."""
+        from .journal import Duplicate, LOST, MALFORMED, TIMEOUT, CUT
+        journal = self.journal
+        try:
+            entry = journal.begin(kind, msg, idem_key)
+        except Duplicate as repeated:
+            return self._repeated(repeated.entry)
+        except Exception as e:
+            log.error('[web_%s] journal unavailable, %s not sent: %s', self.route_name,
+                      kind, e)
+            return self._failed(NOT_SENT, 'request not sent to %s: the journal is '
+                                          'unavailable' % self.host)
+        try:
+            answer = self.gateway.send(msg, self.timeout)
+        except LinkDown:
+            return self._unsent(entry, LINK_DOWN, 'link %s is down' % self.host)
+        except AnswerLost as e:
+            return self._unknown(entry, LOST, msg, '%s; the outcome is unknown' % e)
+        except RequestTimeout:
+            return self._unknown(entry, TIMEOUT, msg, 'no answer from %s %s' % (
+                self.host, _within(self.timeout)))
+        except LinkError as e:
+            return self._unsent(entry, NOT_SENT, 'request not sent to %s: %s' % (
+                self.host, e))
+        except GreenletExit:
+            # Cut by a stop: the outcome is unknown, the reversal must persist.
+            self._unknown(entry, CUT, msg, 'stopped while waiting for %s' % self.host)
+            raise
+        code = answer.get(39)
+        if not (isinstance(code, str) and len(code) == 2) or answer.get(11) != msg.get(11):
+            return self._unknown(entry, MALFORMED, msg, 'malformed answer from %s (bit 39 '
+                                 '%r); the outcome is unknown' % (self.host, code))
+        data = {str(bit): value for bit, value in answer.sorted_bits().items()}
+        result = {'code': OK, 'message': 'OK', 'data': data}
+        try:
+            journal.answered(entry, code, result)
+        except Exception as e:
+            log.error('[web_%s] answer to journal entry %d not recorded: %s',
+                      self.route_name, entry, e)
+            message = 'answered by %s but the answer could not be journalled' % self.host
+            gevent.spawn(self._reverse_unrecorded, entry, msg, message)
+            return self._failed(TIMED_OUT, message + '; it will be reversed')
+        return result
+
+    def _reverse_unrecorded(self, entry, msg, message):
+        """Keep trying to queue the reversal the teller was promised; the
+        write that failed may have landed, so the sweep alone is not enough."""
+        deadline = time.monotonic() + UNRECORDED_RETRY_SECONDS
+        while True:
+            try:
+                saf = self.journal.unrecorded(entry, message, msg)
+                log.info('[web_%s] journal entry %d: reversal queued (SAF entry %s)',
+                         self.route_name, entry, saf)
+                return
+            except Exception as e:
+                if time.monotonic() > deadline:
+                    log.error('[web_%s] journal entry %d: reversal not queued after %d s, '
+                              'reverse it by hand: %s', self.route_name, entry,
+                              UNRECORDED_RETRY_SECONDS, e)
+                    return
+                gevent.sleep(1)
+
+    def _unsent(self, entry, code, message):
+        try:
+            self.journal.unsent(entry, message)
+        except Exception as e:
+            log.error('[web_%s] journal entry %d not updated: %s', self.route_name,
+                      entry, e)
+        return self._failed(code, message)
+
+    def _unknown(self, entry, state, msg, message):
+        try:
+            saf = self.journal.unknown(entry, state, message, msg)
+        except Exception as e:
+            log.error('[web_%s] journal entry %d not updated: %s', self.route_name,
+                      entry, e)
+            return self._failed(TIMED_OUT, '%s; reversal to be queued when the journal '
+                                           'is back' % message)
+        return self._failed(TIMED_OUT, '%s; reversal queued (SAF entry %s)' % (message, saf))
+
+    def _repeated(self, entry):
+        """The outcome of the earlier payment with this invoice and NTB."""
+        from .journal import ANSWERED, SENDING
+        if entry.state == SENDING:
+            return self._failed(IN_PROGRESS, 'payment of invoice %s with NTB %s is still '
+                                             'in progress' % (entry.invoice_id, entry.ntb))
+        if entry.state == ANSWERED:
+            log.info('[web_%s] payment of invoice %s with NTB %s repeated: the first '
+                     'answer is given again', self.route_name, entry.invoice_id, entry.ntb)
+            return json.loads(entry.result)
+        saf = self.journal.saf_of(entry.id)
+        where = ('its reversal is %s (SAF entry %d, %d attempts)'
+                 % (saf.state, saf.id, saf.attempts) if saf else 'its reversal is pending')
+        return self._failed(TIMED_OUT, 'payment of invoice %s with NTB %s was sent before '
+                                       'and not answered (%s); %s' % (
+                                           entry.invoice_id, entry.ntb, entry.state, where))
 
     def _failed(self, code, message):
         log.warning('[web_%s] %s', self.route_name, message)

@@ -4,7 +4,8 @@ Each route (`[web_<name>]`) is served by the View its module makes:
 `views[route.module].make_view(route, gateways) -> View`, where `gateways`
 maps host names to their links. This module guards every route the same way
 before the view runs: the client's address against `allowed_ip`, the body
-against `max_body`. Every answer is JSON, errors too.
+against `max_body`. Every answer is JSON, errors too (the status page, an
+operations endpoint that `ops` adds, is the one HTML answer).
 """
 import io
 import ipaddress
@@ -44,10 +45,12 @@ def error_response(status, message, **headers):
                          status, **headers)
 
 
-def make_app(web_cfg, routes, views, gateways=None):
+def make_app(web_cfg, routes, views, gateways=None, ops=None):
     """The Bottle app serving `routes`. `views` maps a module name to its web
     module (anything with `make_view(route, gateways)`). ValueError names the
-    route of an unknown module or a bad allowed_ip entry."""
+    route of an unknown module or a bad allowed_ip entry. `ops`: the
+    operations endpoints (appliance.status.Ops: `networks`, and `views()`
+    giving (path, handle) pairs), served to GET from those networks only."""
     app = bottle.Bottle()
     app.default_error_handler = _error_page
     for route in routes:
@@ -57,6 +60,10 @@ def make_app(web_cfg, routes, views, gateways=None):
         callback = _guarded(view, _networks(route), web_cfg.max_body)
         app.route(route.route_path, list(view.methods), callback, name=route.name)
         log.info('Web server %s route path %s', view.title, route.route_path)
+    if ops is not None:
+        for path, handle in ops.views():
+            app.route(path, ['GET'], _ops_guarded(handle, ops.networks))
+        log.info('Web server status page %s', ', '.join(path for path, _ in ops.views()))
     return app
 
 
@@ -99,6 +106,26 @@ def _guarded(view, networks, max_body):
     return callback
 
 
+def _ops_guarded(handle, networks):
+    """An operations endpoint: only from `networks` (a refusal is logged, an
+    allowed scrape every few seconds is not)."""
+
+    def callback():
+        address = _client_address(bottle.request.environ)
+        if not any(address in network for network in networks):
+            log.warning('%s not allowed to %s', address, bottle.request.path)
+            return error_response(403, '%s not allowed' % address)
+        try:
+            return handle(bottle.request)
+        except bottle.HTTPResponse:
+            raise
+        except Exception:
+            log.exception('GET %s failed', bottle.request.path)
+            return error_response(500, 'internal error')
+
+    return callback
+
+
 def _client_address(environ):
     """The peer's address; never X-Forwarded-For, which any client can forge."""
     address = ipaddress.ip_address(environ['REMOTE_ADDR'])
@@ -123,37 +150,66 @@ def _buffer_body(environ, max_body):
 
 class _Server(WSGIServer):
     """pywsgi with TCP_NODELAY on every accepted socket: without it Nagle and
-    delayed ACK hold each answer ~40 ms (272 vs 9,300 req/s, DESIGN.md)."""
+    delayed ACK hold each answer ~40 ms (272 vs 9,300 req/s, DESIGN.md).
+    And a read timeout: pywsgi has none, so an idle or stalled client would
+    hold its connection (one of `max_connections`) forever."""
+
+    idle_timeout = None
 
     def handle(self, sock, address):
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.settimeout(self.idle_timeout)
         super().handle(sock, address)
 
 
-def serve(web_cfg, app):
-    """Start serving `app`; at most `threads` requests are inside it at once.
-    The caller stops it with `server.stop(timeout)`."""
-    server = _Server((web_cfg.bind, web_cfg.port), _bounded(app, web_cfg.threads),
+def serve(web_cfg, app, http_metrics=None, ops_paths=()):
+    """Start serving `app`; at most `threads` requests are inside it at once,
+    `ops_paths` aside (the status page answers while the workers are busy).
+    The caller stops it with `server.stop(timeout)`. `http_metrics`
+    (metrics.HttpMetrics) counts the answers by route path and status."""
+    wsgi = _bounded(app, web_cfg.threads, ops_paths)
+    if http_metrics is not None:
+        wsgi = _counted(wsgi, http_metrics, {r.rule for r in app.routes})
+    server = _Server((web_cfg.bind, web_cfg.port), wsgi,
                      spawn=Pool(web_cfg.max_connections), backlog=BACKLOG,
                      log=_access_log(), error_log=LoggingLogAdapter(log, logging.ERROR))
+    server.idle_timeout = web_cfg.idle_timeout
     server.start()
     log.info('Web server listen at %s:%d with %d workers',
              web_cfg.bind, server.server_port, web_cfg.threads)
     return server
 
 
-def _bounded(app, workers):
+def _bounded(app, workers, bypass=()):
     """The seed's `threads`: requests beyond `workers` wait for a free worker.
     Connections are not what is bounded (that is `max_connections`): an idle
     keep-alive connection must not hold a worker, or a thousand clients
     would be served twelve at a time, each until it hangs up."""
     gate = FairGate(workers)
+    bypass = frozenset(bypass)
 
     def bounded_app(environ, start_response):
+        if bypass and environ.get('PATH_INFO') in bypass:
+            return app(environ, start_response)
         with gate.slot():
             return app(environ, start_response)
     return bounded_app
+
+
+def _counted(app, http_metrics, paths):
+    """Count each answer by path (one of `paths`, else 'other': a scanner's
+    random paths must not grow the counters) and status code."""
+
+    def counted_app(environ, start_response):
+        path = environ.get('PATH_INFO', '')
+        path = path if path in paths else 'other'
+
+        def start(status, headers, exc_info=None):
+            http_metrics.count(path, status[:3])
+            return start_response(status, headers, exc_info)
+        return app(environ, start)
+    return counted_app
 
 
 def _access_log():

@@ -118,24 +118,61 @@ def test_the_preset_is_the_base_only_when_no_file_defines_a_host(tmp_path):
     files = config.config_files(str(tmp_path))
     presets = [('<preset bank>', ROLES['bank'].PRESET)]
     settings = config.load('bank', files, str(tmp_path), presets)
-    assert [h.name for h in settings.hosts] == ['kota_bogor']
+    assert [h.name for h in settings.hosts] == ['kota_bogor', 'kota_bekasi', 'agratek']
     assert settings.web.port == 8000
     write(tmp_path, '20-host.ini', HOST)
     settings = config.load('bank', config.config_files(str(tmp_path)), str(tmp_path), presets)
     assert [h.name for h in settings.hosts] == ['bjb']
 
 
-@pytest.mark.parametrize('role', ['bank', 'pemda'])
+@pytest.mark.parametrize('role', ['bank', 'pemda', 'aggregator'])
 def test_every_role_preset_is_valid(role, tmp_path):
     settings = config.load(role, [], str(tmp_path), [('<preset>', ROLES[role].PRESET)])
     assert settings.hosts
 
 
-@pytest.mark.parametrize('name', ['test-pemda.ini', 'test-bank.ini'])
+@pytest.mark.parametrize('name', ['test-pemda.ini', 'test-bank.ini', 'test-agratek.ini'])
 def test_the_seeds_files_load_unchanged_apart_from_log_paths(name, tmp_path):
     seed_config(name, tmp_path / 'conf.d', tmp_path)
     settings = load(tmp_path / 'conf.d', tmp=tmp_path)
     assert settings.hosts and settings.logging is not None
+
+
+def test_the_seeds_bank_with_its_agratek_addition_and_a_kota_bekasi_loads(tmp_path):
+    seed_config('test-bank.ini', tmp_path / 'conf.d', tmp_path)
+    seed_config('bank-agratek.ini', tmp_path / 'conf.d', tmp_path)
+    write(tmp_path / 'conf.d', 'kota-bekasi.ini', HOST.replace('[host_bjb]', '[host_kota_bekasi]')
+          .replace('10002', '10003') + 'listen = true\n')
+    settings = load(tmp_path / 'conf.d', tmp=tmp_path)
+    agratek = settings.host('agratek')
+    assert (agratek.module, agratek.port, agratek.streamer) == ('bank.forwarder', 10001, 'bjb')
+    assert dict(agratek.options) == {'host': {'3271': 'kota_bogor', '3275': 'kota_bekasi'},
+                                     'db_url': 'postgresql://user:pass@localhost/db',
+                                     'forward_timeout': 20.0}
+    assert {h.name for h in settings.hosts} == {'kota_bogor', 'kota_bekasi', 'agratek'}
+
+
+def test_the_seeds_agratek_file_gives_linkaja_route_and_request_bits(tmp_path):
+    seed_config('test-agratek.ini', tmp_path / 'conf.d', tmp_path)
+    settings = load(tmp_path / 'conf.d', role='aggregator', tmp=tmp_path)
+    bjb = settings.host('bjb')
+    assert (bjb.module, bjb.port, bjb.listen, bjb.timeout) == ('aggregator.bank', 10001,
+                                                              False, 15.0)
+    assert bjb.options['request_bits'][35] == '622011888888888888=9912?'
+    (route,) = settings.routes
+    assert (route.module, route.route_path, route.host, route.timeout) == (
+        'aggregator.linkaja', '/linkaja', 'bjb', 30.0)
+    assert route.options['notification_message'] == {
+        '3271': 'PBB Kota Bogor', '3676': 'PBB Kota Tangerang Selatan',
+        '3275': 'PBB Kota Bekasi'}
+    assert settings.web.port == 7001
+
+
+def test_a_seed_agratek_file_given_as_argument_runs_as_the_aggregator(tmp_path):
+    path = seed_config('test-agratek.ini', tmp_path / 'x', tmp_path)
+    code, out = run_cli([path, '--check-config'])
+    assert code == 0, out
+    assert 'role aggregator' in out
 
 
 def test_seed_bank_file_gives_the_seeds_listen_host_and_route(tmp_path):

@@ -241,3 +241,26 @@ def test_the_access_log_goes_to_logging_not_stderr(teller_web, http, caplog, cap
         http(teller_web().port, 'POST', '/rpc', INQUIRY)
     assert capfd.readouterr().err == ''
     assert any('"POST /rpc HTTP/1.1" 200' in m for m in caplog.messages)
+
+
+def test_an_idle_connection_is_closed_after_idle_timeout_and_others_are_served(http):
+    cfg = WebConfig(bind='127.0.0.1', port=0, threads=2, idle_timeout=0.3)
+    app = bottle.Bottle()
+    app.route('/ping', 'GET', lambda: {'pong': True})
+    server = web.serve(cfg, app)
+    try:
+        idle = socket.create_connection(('127.0.0.1', server.server_port), timeout=5)
+        idle.sendall(b'GET /ping HTTP/1.1\r\n')        # a request that never finishes
+        started = time.monotonic()
+        answer = b''
+        while True:                                      # until the server hangs up
+            chunk = idle.recv(1024)
+            if not chunk:
+                break
+            answer += chunk
+        assert 0.2 < time.monotonic() - started < 3
+        assert answer == b'' or answer.startswith(b'HTTP/1.1 400')
+        assert http(server.server_port, 'GET', '/ping').status == 200
+    finally:
+        idle.close()
+        server.stop(timeout=1)

@@ -8,13 +8,13 @@ UsageError) and transaction(args, invoices, echo) returning a Transaction.
 import argparse
 import sys
 
-from appliance.client import jsonrpc, linkaja, report, runner, stats
+from appliance.client import iso, jsonrpc, linkaja, report, runner, stats
 from appliance.client.invoices import Invoice, InvoiceFileError, read_invoice_file
 from appliance.client.options import UsageError, add_run_arguments, check_common
 from appliance.client.progress import Progress
 
 PROG = 'iso8583d-client'
-MODES = {'jsonrpc': jsonrpc, 'linkaja': linkaja}
+MODES = {'jsonrpc': jsonrpc, 'linkaja': linkaja, 'iso': iso}
 DEFAULT_MODE = 'jsonrpc'
 # Runs of up to this many requests print every Request, Response and thread line.
 SMALL_RUN = 10

@@ -11,14 +11,18 @@ constraints refuse any double the code might still attempt; a retransmission
 import json
 import logging
 import secrets
+import sqlite3
 from collections import namedtuple
 from datetime import datetime
 
-from peewee import JOIN, IntegrityError, fn
+import gevent
+from gevent.event import Event
+from peewee import JOIN, SQL, Entity, SqliteDatabase, fn
 
+from appliance.db import Prepared, param
 from appliance.iso.mask import mask_bits
 from appliance.iso.message import COPY_BITS
-from appliance.models import (LIVE, PAID, REVERSED, UNPAID, Inquiry,
+from appliance.models import (BILL_KEY, LIVE, PAID, REVERSED, UNPAID, Inquiry,
                               PembayaranSppt, Payment, RefKecamatan,
                               RefKelurahan, RefPropinsi, Reversal, Sppt,
                               key_matches)
@@ -41,8 +45,9 @@ ALREADY_PAID = '54'
 NOT_FOUND = '55'
 OTHER_ERROR = '76'
 
-# A bill as of now: paid flag, bit 62 text and calc.Amounts.
-Priced = namedtuple('Priced', 'paid profile amounts')
+# A bill as of now: paid flag, bit 62 text and calc.Amounts; for a payment,
+# also whether an inquiry of it was recorded (None when not asked).
+Priced = namedtuple('Priced', 'paid profile amounts inquired', defaults=(None,))
 
 
 class Refusal(Exception):
@@ -60,6 +65,8 @@ class Biller:
         self.settings = settings
         self.db = database
         self.clock = clock
+        self.sql = _Queries(database)
+        self.inquiries = _GroupWriter(database, self.sql.record_inquiry)
 
     def handle(self, request):
         """The response to one request; 76 for what this biller does not serve."""
@@ -106,10 +113,10 @@ class Biller:
         response[62] = priced.profile
         if priced.paid or priced.amounts.total <= 0:
             raise Refusal(ALREADY_PAID, 'bill is paid or owes nothing')
-        with self.db.write_transaction():
-            Inquiry.insert(invoice_id=invoice.text, stan=request.get(11, ''),
-                           channel=request.get(18, ''), amount=priced.amounts.due,
-                           created_at=self.clock()).execute(self.db)
+        self.inquiries.record({
+            'invoice_id': invoice.text, 'stan': request.get(11, ''),
+            'channel': request.get(18, ''), 'amount': priced.amounts.due,
+            'created_at': self.clock()})
         response[4] = _amount_field(priced.amounts.due)
 
     # Payment --------------------------------------------------------------
@@ -131,7 +138,7 @@ class Biller:
         # waits for) makes every later read see what a concurrent winner
         # committed. A refusal below rolls the claim back.
         claimed = self._mark_paid(invoice)
-        priced = self._price(invoice)
+        priced = self._price(invoice, paying=True)
         response[62] = priced.profile
         if not claimed:
             # Paid before, or by a concurrent payment: perhaps this very one.
@@ -145,31 +152,33 @@ class Biller:
         if amount != priced.amounts.due:
             raise Refusal(AMOUNT_DIFFERS, 'bit 4 %r, bill due %d'
                           % (request.get(4), priced.amounts.due))
-        if self.settings.require_inquiry and not self._inquired(invoice):
+        if self.settings.require_inquiry and not priced.inquired:
             raise Refusal(OTHER_ERROR, 'payment without an earlier inquiry')
         return self._book(invoice, request, priced)
 
     def _mark_paid(self, invoice):
         """Set the bill paid unless it already is; True when this call did it."""
-        status = Sppt.status_pembayaran_sppt
-        return Sppt.update(status_pembayaran_sppt=PAID).where(
-            key_matches(Sppt, invoice.key())
-            & ((status != PAID) | status.is_null())).execute(self.db) == 1
+        values = invoice.key()
+        values['paid'] = PAID
+        return self.sql.mark_paid.execute(self.db, values).rowcount == 1
 
     def _book(self, invoice, request, priced):
         """Insert pembayaran_sppt and our Payment record; the Payment."""
         now = self.clock()
         key = invoice.key()
         place = self.settings.kd_tp.place(request)
-        sequence = self._last_sequence(key) + 1
         amounts = priced.amounts
-        PembayaranSppt.insert(
-            **key, pembayaran_sppt_ke=sequence,
-            kd_kanwil=self.settings.kd_kanwil, kd_kantor=self.settings.kd_kantor,
+        row = dict(
+            key, kd_kanwil=self.settings.kd_kanwil, kd_kantor=self.settings.kd_kantor,
             kd_tp=place, denda_sppt=amounts.penalty - amounts.discount,
             jml_sppt_yg_dibayar=amounts.due, tgl_pembayaran_sppt=now.date(),
-            tgl_rekam_byr_sppt=now, nip_rekam_byr_sppt=self.settings.nip_pencatat,
-        ).execute(self.db)
+            tgl_rekam_byr_sppt=now, nip_rekam_byr_sppt=self.settings.nip_pencatat)
+        if self.sql.insert_next_pembayaran is not None:
+            # One statement: the next sequence number, the row, RETURNING it.
+            sequence = self.sql.insert_next_pembayaran.execute(self.db, row).fetchone()[0]
+        else:
+            sequence = row['pembayaran_sppt_ke'] = self._last_sequence(key) + 1
+            self.sql.insert_pembayaran.execute(self.db, row)
         record = dict(
             invoice_id=invoice.text, pembayaran_sppt_ke=sequence,
             ntb=request.get(48, ''), stan=request.get(11, ''),
@@ -180,37 +189,26 @@ class Biller:
         return Payment(**record)
 
     def _last_sequence(self, key):
-        return PembayaranSppt.select(fn.MAX(PembayaranSppt.pembayaran_sppt_ke)).where(
-            key_matches(PembayaranSppt, key)).scalar(self.db) or 0
+        row = self.sql.last_sequence.execute(self.db, key).fetchone()
+        return (row[0] if row else None) or 0
 
     def _insert_with_new_ntp(self, record):
-        """Insert the Payment under a fresh random NTP; its NTP."""
+        """Insert the Payment under a fresh random NTP; its NTP. A drawn NTP
+        that is taken inserts nothing (ON CONFLICT (ntp) DO NOTHING) and
+        another is drawn; any other constraint still fails the payment."""
         for _ in range(NTP_TRIES):
             ntp = self.settings.kd_kanwil + self.settings.kd_kantor + _ntp_digits()
-            if self._ntp_taken(ntp):
-                continue
-            try:
-                # A savepoint: losing an NTP race must not abort the payment.
-                with self.db.atomic():
-                    Payment.insert(ntp=ntp, **record).execute(self.db)
+            if self.sql.insert_payment.execute(self.db, dict(record, ntp=ntp)).rowcount == 1:
                 return ntp
-            except IntegrityError:
-                if not self._ntp_taken(ntp):
-                    raise
         raise RuntimeError('no unused NTP found in %d tries' % NTP_TRIES)
-
-    def _ntp_taken(self, ntp):
-        return Payment.select().where(Payment.ntp == ntp).exists(self.db)
 
     def _same_payment(self, invoice, request):
         """Our earlier Payment with this invoice, NTB and STAN, or None."""
-        return Payment.select().where(
-            (Payment.invoice_id == invoice.text)
-            & (Payment.ntb == request.get(48, ''))
-            & (Payment.stan == request.get(11, ''))).get_or_none(self.db)
+        row = self.sql.same_payment.execute(self.db, {
+            'invoice_id': invoice.text, 'ntb': request.get(48, ''),
+            'stan': request.get(11, '')}).fetchone()
+        return None if row is None else self.sql.payment(row)
 
-    def _inquired(self, invoice):
-        return Inquiry.select().where(Inquiry.invoice_id == invoice.text).exists(self.db)
 
     # Reversal -------------------------------------------------------------
 
@@ -268,32 +266,24 @@ class Biller:
 
     # The bill ---------------------------------------------------------------
 
-    def _bill_row(self, invoice):
-        """The bill with its place names, as a dict; 55 when there is none."""
-        key = invoice.key()
-        row = (Sppt.select(Sppt, RefKelurahan.nm_kelurahan, RefKecamatan.nm_kecamatan,
-                           RefPropinsi.nm_propinsi)
-               .join_from(Sppt, RefKelurahan, JOIN.LEFT_OUTER,
-                          on=key_matches(RefKelurahan, _leading(key, 4)))
-               .join_from(Sppt, RefKecamatan, JOIN.LEFT_OUTER,
-                          on=key_matches(RefKecamatan, _leading(key, 3)))
-               .join_from(Sppt, RefPropinsi, JOIN.LEFT_OUTER,
-                          on=key_matches(RefPropinsi, _leading(key, 1)))
-               .where(key_matches(Sppt, key))
-               .dicts().first(self.db))
+    def _bill_row(self, invoice, paying=False):
+        """The bill with its place names and the principal its payments
+        covered (`paid_principal`), as a dict; 55 when there is none. For a
+        payment, `inquired` says whether an inquiry of it was recorded."""
+        values = invoice.key()
+        if paying:
+            values['invoice_id'] = invoice.text
+        query = self.sql.bill_paying if paying else self.sql.bill
+        row = query.execute(self.db, values).fetchone()
         if row is None:
             raise Refusal(NOT_FOUND, 'no bill')
-        return row
+        return self.sql.bill_row(row)
 
-    def _price(self, invoice):
+    def _price(self, invoice, paying=False):
         """What the bill owes today, and its bit 62."""
-        row = self._bill_row(invoice)
-        payments = (PembayaranSppt
-                    .select(PembayaranSppt.jml_sppt_yg_dibayar, PembayaranSppt.denda_sppt)
-                    .where(key_matches(PembayaranSppt, invoice.key()))
-                    .tuples().execute(self.db))
+        row = self._bill_row(invoice, paying)
         principal = calc.principal_owed(row['pbb_yg_harus_dibayar_sppt'] or 0,
-                                        [(paid or 0, fine or 0) for paid, fine in payments])
+                                        [(row['paid_principal'], 0)])
         amounts = calc.amounts(principal, row['tgl_jatuh_tempo_sppt'], invoice.tax_year,
                                self.clock().date(), self.settings.persen_denda,
                                self.settings.denda_waiver_before_year)
@@ -303,7 +293,203 @@ class Biller:
             province=row['nm_propinsi'], land_area=row['luas_bumi_sppt'],
             building_area=row['luas_bng_sppt'], due_date=row['tgl_jatuh_tempo_sppt'])
         return Priced(row['status_pembayaran_sppt'] == PAID,
-                      profile.build(invoice, facts, amounts), amounts)
+                      profile.build(invoice, facts, amounts), amounts,
+                      row.get('inquired'))
+
+
+class _Queries:
+    """The biller's hot queries, compiled once for its database (see
+    appliance.db.Prepared): an inquiry then costs two statements (its
+    record shared with other inquiries, see _GroupWriter) and a payment
+    five between BEGIN and COMMIT, without peewee building any SQL."""
+
+    # The bill's columns _price reads, then its place names.
+    BILL_COLUMNS = (Sppt.status_pembayaran_sppt, Sppt.nm_wp_sppt, Sppt.jln_wp_sppt,
+                    Sppt.luas_bumi_sppt, Sppt.luas_bng_sppt, Sppt.tgl_jatuh_tempo_sppt,
+                    Sppt.pbb_yg_harus_dibayar_sppt, RefKelurahan.nm_kelurahan,
+                    RefKecamatan.nm_kecamatan, RefPropinsi.nm_propinsi)
+
+    def __init__(self, db):
+        key = {column: param(column) for column in BILL_KEY}
+        self.bill = Prepared(db, self._bill_query(key))
+        names = [field.name for field in self.BILL_COLUMNS] + ['paid_principal']
+        converters = [field.python_value for field in self.BILL_COLUMNS] + [_whole]
+        self._bill_converters = tuple(zip(names, converters))
+        # A payment's read also tells whether the bill was inquired.
+        inquired = Inquiry.select(SQL('1')).where(Inquiry.invoice_id == param('invoice_id'))
+        self.bill_paying = Prepared(db, self._bill_query(key).select_extend(
+            fn.EXISTS(inquired).alias('inquired')))
+        self._bill_converters_paying = self._bill_converters + (('inquired', bool),)
+        self.record_inquiry = Prepared(
+            db, Inquiry.insert({field: param(field.name) for field in
+                                (Inquiry.invoice_id, Inquiry.stan, Inquiry.channel,
+                                 Inquiry.amount, Inquiry.created_at)}),
+            _fields(Inquiry))
+        status = Sppt.status_pembayaran_sppt
+        self.mark_paid = Prepared(db, Sppt.update({status: param('paid')}).where(
+            key_matches(Sppt, key) & ((status != param('paid')) | status.is_null())))
+        sequence = PembayaranSppt.pembayaran_sppt_ke
+        self.last_sequence = Prepared(db, PembayaranSppt.select(fn.MAX(sequence)).where(
+            key_matches(PembayaranSppt, key)))
+        self.insert_pembayaran = Prepared(db, PembayaranSppt.insert(
+            {field: param(field.name) for field in PembayaranSppt._meta.sorted_fields}),
+            _fields(PembayaranSppt))
+        self.insert_next_pembayaran = None
+        if _has_returning(db):
+            following = PembayaranSppt.alias('earlier')
+            next_number = (following
+                           .select(fn.COALESCE(fn.MAX(following.pembayaran_sppt_ke), 0) + 1)
+                           .where(key_matches(following, key)))
+            values = {field: param(field.name) for field in PembayaranSppt._meta.sorted_fields}
+            values[sequence] = next_number
+            self.insert_next_pembayaran = Prepared(
+                db, PembayaranSppt.insert(values), _fields(PembayaranSppt),
+                suffix=' RETURNING %s' % _quoted(db, sequence))
+        payment_fields = [f for f in Payment._meta.sorted_fields if f is not Payment.id]
+        self.insert_payment = Prepared(db, Payment.insert(
+            {field: param(field.name) for field in payment_fields
+             if field is not Payment.reversed_at}), _fields(Payment),
+            suffix=' ON CONFLICT (%s) DO NOTHING' % _quoted(db, Payment.ntp))
+        self._payment_fields = tuple(Payment._meta.sorted_fields)
+        self.same_payment = Prepared(db, Payment.select(*self._payment_fields).where(
+            (Payment.invoice_id == param('invoice_id')) & (Payment.ntb == param('ntb'))
+            & (Payment.stan == param('stan'))))
+
+    def _bill_query(self, key):
+        paid = PembayaranSppt.jml_sppt_yg_dibayar
+        fine = PembayaranSppt.denda_sppt
+        covered = (PembayaranSppt
+                   .select(fn.COALESCE(fn.SUM(fn.COALESCE(paid, 0) - fn.COALESCE(fine, 0)), 0))
+                   .where(key_matches(PembayaranSppt, key)))
+        return (Sppt.select(*self.BILL_COLUMNS, covered.alias('paid_principal'))
+                .join_from(Sppt, RefKelurahan, JOIN.LEFT_OUTER,
+                           on=key_matches(RefKelurahan, _leading(key, 4)))
+                .join_from(Sppt, RefKecamatan, JOIN.LEFT_OUTER,
+                           on=key_matches(RefKecamatan, _leading(key, 3)))
+                .join_from(Sppt, RefPropinsi, JOIN.LEFT_OUTER,
+                           on=key_matches(RefPropinsi, _leading(key, 1)))
+                .where(key_matches(Sppt, key)))
+
+    def bill_row(self, row):
+        converters = (self._bill_converters if len(row) == len(self._bill_converters)
+                      else self._bill_converters_paying)
+        return {name: (value if value is None else convert(value))
+                for (name, convert), value in zip(converters, row)}
+
+    def payment(self, row):
+        """A Payment from a row of same_payment."""
+        return Payment(**{field.name: (value if value is None else field.python_value(value))
+                          for field, value in zip(self._payment_fields, row)})
+
+
+class _GroupWriter:
+    """Rows of one INSERT written in shared transactions (group commit).
+
+    One group is written at a time. A caller that finds no write going on
+    leads: it yields once, so that the handlers already woken by the same read
+    from the link can queue their rows, then writes every queued row in one
+    write transaction on its own connection. Rows queued while a write is
+    going on form the next group, led by the first of them once that write
+    is done. Every caller returns only once its row is committed (or raises
+    its group's error), as with a transaction of its own; under load many
+    rows share one commit, which was most of what an inquiry's record cost
+    (on SQLite a WAL append and its locks, on PostgreSQL three round trips).
+    """
+
+    def __init__(self, db, insert):
+        self.db, self.insert = db, insert
+        self.queue = []
+        self.busy = False
+
+    def record(self, values):
+        entry = _Entry(values)
+        self.queue.append(entry)
+        if self.busy:
+            try:
+                entry.wake.wait()
+            except BaseException:
+                self._abandon(entry)
+                raise
+            if not entry.lead:
+                if entry.error is not None:
+                    raise entry.error
+                return
+        self.busy = True
+        batch = []
+        try:
+            gevent.sleep(0)
+            batch, self.queue = self.queue, []
+            self._write([e.values for e in batch])
+        except BaseException as error:
+            for other in batch:
+                other.error = error if isinstance(error, Exception) else RuntimeError(
+                    'the writer of this group was interrupted (%r)' % (error,))
+            raise
+        finally:
+            for other in batch:
+                if other is not entry:
+                    other.wake.set()
+            if self.queue:
+                self.queue[0].lead = True         # the next group's writer
+                self.queue[0].wake.set()
+            else:
+                self.busy = False
+
+    def _abandon(self, entry):
+        """A waiting caller was killed: take its row out, pass on a lead."""
+        if entry in self.queue:
+            self.queue.remove(entry)
+        if entry.lead:
+            if self.queue:
+                self.queue[0].lead = True
+                self.queue[0].wake.set()
+            else:
+                self.busy = False
+
+    def _write(self, rows):
+        params = [self.insert.params(row) for row in rows]
+        with self.db.write_transaction():
+            if len(rows) == 1:
+                self.insert.execute(self.db, rows[0])
+            elif isinstance(self.db, SqliteDatabase):
+                self.db.cursor().executemany(self.insert.sql, params)
+            else:
+                # One statement, one round trip: INSERT ... VALUES (...), (...)
+                head, _, row = self.insert.sql.partition(' VALUES ')
+                self.db.execute_sql('%s VALUES %s' % (head, ', '.join([row] * len(rows))),
+                                    [value for values in params for value in values])
+
+
+class _Entry:
+    __slots__ = ('values', 'wake', 'lead', 'error')
+
+    def __init__(self, values):
+        self.values = values
+        self.wake = Event()
+        self.lead = False
+        self.error = None
+
+
+def _fields(model):
+    """name -> Field of a model, for Prepared's db_value conversions."""
+    return {field.name: field for field in model._meta.sorted_fields}
+
+
+def _has_returning(db):
+    """INSERT ... RETURNING: PostgreSQL, and SQLite from 3.35 on."""
+    if isinstance(db, SqliteDatabase):
+        return sqlite3.sqlite_version_info >= (3, 35)
+    return True
+
+
+def _quoted(db, field):
+    """A column name quoted as the database wants it."""
+    return db.get_sql_context().sql(Entity(field.column_name)).query()[0]
+
+
+def _whole(value):
+    """A SUM: int on SQLite, Decimal on PostgreSQL; whole rupiah either way."""
+    return int(value)
 
 
 def _invoice(request):

@@ -1,7 +1,10 @@
 """Role bank: accepts the pemdas' links and serves tellers over JSON-RPC.
 
 With no configuration it listens for Kota Bogor's pemda on 10002 and serves
-the teller JSON-RPC API on http://0.0.0.0:7000/rpc (the seed's test-bank.ini).
+the teller JSON-RPC API on http://0.0.0.0:7000/rpc (the seed's test-bank.ini);
+it also listens for Kota Bekasi's pemda on 10003 and for the aggregator
+(Agratek) on 10001, whose requests it forwards to the pemda of each invoice
+prefix (the seed's LinkAja chain).
 """
 from .module import HostModule
 
@@ -12,6 +15,24 @@ port = 10002
 listen = true
 streamer = bjb_with_suffix
 module = opensipkd.iso8583.bjb.pbb.test
+
+[host_kota_bekasi]
+ip = 127.0.0.1
+port = 10003
+listen = true
+streamer = bjb_with_suffix
+module = opensipkd.iso8583.bjb.pbb.test
+
+[host_agratek]
+ip = 127.0.0.1
+port = 10001
+listen = true
+streamer = bjb
+module = opensipkd.iso8583.bjb.pbb.test_aggregator
+db_url = sqlite:///forwarder.db
+host =
+    3271:kota_bogor
+    3275:kota_bekasi
 
 [web]
 port = 7000
@@ -26,4 +47,58 @@ module = iso8583_web.scripts.views.jsonrpc
 
 class PemdaPeer(HostModule):
     """The bank's side of a pemda link: it sends requests and answers echoes;
-    financial requests from the pemda are not expected (answered 76)."""
+    financial requests from the pemda are not expected (answered 76).
+
+    It keeps the bank's request journal and the store-and-forward queue of
+    reversals (appliance.journal, appliance.saf) in `db_url`, and runs the
+    worker that delivers the queued reversals on this link."""
+
+    from ..datatypes import positive_int as _positive_int, seconds as _seconds, \
+        text as _text
+
+    OPTIONS = {
+        'db_url': (_text, 'sqlite:///bank.db'),
+        'saf_max_attempts': (_positive_int, 100),
+        'saf_max_age': (_seconds, 86400.0),
+        'saf_retry_interval': (_seconds, 10.0),
+        'saf_retry_max': (_seconds, 300.0),
+        'saf_orphan_after': (_seconds, None),   # None: 2 x request_timeout + 30 s
+    }
+
+    journal = None
+    saf = None
+
+    def _option(self, key):
+        value = self.config.options.get(key)
+        return self.OPTIONS[key][1] if value is None else value
+
+    def _database(self):
+        from ..journal import create_tables
+        return self.appliance.database(self._option('db_url'), init=create_tables)
+
+    def start(self):
+        from ..journal import Journal, create_tables
+        from ..saf import SafQueue, SafSettings
+        db = self._database()
+        create_tables(db)
+        self.journal = Journal(db, self.config.name)
+        timeout = self.config.request_timeout
+        settings = SafSettings(
+            max_attempts=self._option('saf_max_attempts'),
+            max_age=self._option('saf_max_age'),
+            retry_interval=self._option('saf_retry_interval'),
+            retry_max=self._option('saf_retry_max'),
+            orphan_after=self._option('saf_orphan_after') or 2 * timeout + 30,
+            request_timeout=timeout)
+        self.saf = SafQueue(self.journal, self.appliance.hosts[self.config.name], settings)
+        self.saf.start()
+
+    def stop(self):
+        if self.saf is not None:
+            self.saf.stop()
+
+    def initdb(self, demo):
+        from ..db import mask_url
+        from ..journal import create_tables
+        create_tables(self._database())
+        return 'journal and SAF tables ready in %s' % mask_url(self._option('db_url'))

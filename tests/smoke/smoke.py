@@ -278,7 +278,8 @@ class Smoke:
             self.ok('shipped conf.d (%s) is valid for --role %s: %s'
                     % (', '.join(shipped), role, out.strip().split(': ', 1)[1].split(', from')[0]))
         # What an admin gets by uncommenting a role's example: a valid config.
-        for filename, role, hosts in (('10-pemda.ini', 'pemda', 1), ('20-bank.ini', 'bank', 1)):
+        for filename, role, hosts in (('10-pemda.ini', 'pemda', 1), ('20-bank.ini', 'bank', 3),
+                                      ('30-aggregator.ini', 'aggregator', 1)):
             with open(os.path.join(conf_d, filename)) as f:
                 text = uncomment(f.read())
             conf_dir = self.write_conf('uncommented-' + role, {filename: text})

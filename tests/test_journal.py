@@ -1,0 +1,238 @@
+"""The bank's request journal and idempotent teller payments, on SQLite and
+PostgreSQL (the db_url fixture runs each test once per kind)."""
+import json
+from types import SimpleNamespace
+
+import gevent
+import pytest
+
+from appliance import journal as J
+from appliance import teller
+from appliance.db import open_database
+from appliance.link import AnswerLost, LinkDown, RequestTimeout
+from appliance.pbb.request import RequestBuilder
+
+INVOICE = '3271010001007002701995'
+PAYMENT = {'invoice_id': INVOICE, 'amount': 19536, 'ntb': '0719054951'}
+
+
+@pytest.fixture
+def db(db_url):
+    database = open_database(db_url)
+    J.create_tables(database)
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def journal(db):
+    return J.Journal(db, 'kota_bogor')
+
+
+def payment(stan='000123', ntb='0719054951'):
+    return RequestBuilder().payment(INVOICE, 19536, ntb, stan)
+
+
+def rows(db, model):
+    with db.connection_context():
+        return list(model.select().order_by(model.id).execute(db))
+
+
+def test_a_request_is_journalled_as_sending_before_it_goes_out(db, journal):
+    entry = journal.begin('payment', payment(), 'k|1')
+    (row,) = rows(db, J.JournalEntry)
+    assert (row.id, row.state, row.stan, row.invoice_id, row.ntb, row.amount) == (
+        entry, 'sending', '000123', INVOICE, '0719054951', 19536)
+    assert json.loads(row.request)['mti'] == '0200'
+
+
+def test_a_second_payment_with_the_same_key_raises_duplicate_with_the_first(journal):
+    first = journal.begin('payment', payment(), 'k|1')
+    with pytest.raises(J.Duplicate, match='already journalled as entry %d' % first):
+        journal.begin('payment', payment('000124'), 'k|1')
+
+
+def test_an_unsent_payment_releases_its_key(db, journal):
+    first = journal.begin('payment', payment(), 'k|1')
+    journal.unsent(first, 'link down')
+    second = journal.begin('payment', payment('000124'), 'k|1')
+    assert [r.state for r in rows(db, J.JournalEntry)] == ['unsent', 'sending']
+    assert second != first
+
+
+def test_an_unknown_outcome_queues_a_0400_of_the_payment_in_the_same_step(db, journal):
+    entry = journal.begin('payment', payment(), 'k|1')
+    saf_id = journal.unknown(entry, J.TIMEOUT, 'no answer', payment())
+    (row,) = rows(db, J.JournalEntry)
+    (saf,) = rows(db, J.SafEntry)
+    assert row.state == 'timeout' and saf.id == saf_id and saf.journal_id == entry
+    assert (saf.state, saf.attempts, saf.stan, saf.ntb, saf.reason) == (
+        'queued', 0, '000123', '0719054951', 'timeout')
+    reversal = J.loaded(saf.request)
+    assert (reversal.mti, reversal[3], reversal[4], reversal[61]) == (
+        '0400', '541019', '000000019536', INVOICE)
+
+
+def test_the_sweep_orphans_entries_left_sending_and_queues_their_reversal(db):
+    clock = [1000.0]
+    journal = J.Journal(db, 'kota_bogor', clock=lambda: clock[0])
+    old = journal.begin('payment', payment(), 'k|1')
+    clock[0] += 50
+    journal.begin('payment', payment('000124', ntb='2'), 'k|2')
+    assert journal.sweep(older_than=30) == 1
+    assert [(r.id, r.state) for r in rows(db, J.JournalEntry)][0] == (old, 'orphaned')
+    assert [s.journal_id for s in rows(db, J.SafEntry)] == [old]
+    assert journal.sweep(older_than=30) == 0
+
+
+def test_an_outcome_recorded_after_the_sweep_does_not_queue_twice(db):
+    clock = [1000.0]
+    journal = J.Journal(db, 'kota_bogor', clock=lambda: clock[0])
+    entry = journal.begin('payment', payment(), 'k|1')
+    clock[0] += 100
+    journal.sweep(older_than=30)
+    assert journal.unknown(entry, J.TIMEOUT, 'late', payment()) == rows(db, J.SafEntry)[0].id
+    assert len(rows(db, J.SafEntry)) == 1
+
+
+def test_figures_count_states_and_reversals(db, journal):
+    entry = journal.begin('payment', payment(), 'k|1')
+    journal.unknown(entry, J.LOST, 'lost', payment())
+    figures = J.figures(db)
+    assert figures['journal'] == {'lost': 1} and figures['saf'] == {'queued': 1}
+    assert (figures['reversals_sent'], figures['reversals_repeated']) == (0, 0)
+
+
+# -- the teller with the journal ---------------------------------------------
+
+
+class ScriptedGateway:
+    """send() answers per `script`: 'ok', 'timeout', 'lost', 'down', 'nobit39',
+    'slow' (answers after 0.3 s)."""
+
+    def __init__(self, journal, script='ok'):
+        self.module = SimpleNamespace(journal=journal)
+        self.script = script
+        self.sent = []
+        self._stan = 0
+
+    def next_stan(self):
+        self._stan += 1
+        return '%06d' % self._stan
+
+    def send(self, msg, timeout):
+        self.sent.append(msg)
+        if self.script == 'down':
+            raise LinkDown('link fake is down')
+        if self.script == 'timeout':
+            raise RequestTimeout('no answer from fake within 1 s')
+        if self.script == 'lost':
+            raise AnswerLost('link fake closed before the answer came')
+        if self.script == 'slow':
+            gevent.sleep(0.3)
+        answer = msg.reply(copy=sorted(msg.bits))
+        if self.script != 'nobit39':
+            answer[39] = '00'
+            answer[47] = '010192430486'
+        return answer
+
+
+def make_teller(gateway):
+    route = SimpleNamespace(name='teller', host='kota_bogor', timeout=5.0, options={})
+    return teller.Teller(route, {'kota_bogor': gateway})
+
+
+def test_a_repeated_payment_gets_the_first_answer_without_a_second_0200(journal):
+    gateway = ScriptedGateway(journal)
+    t = make_teller(gateway)
+    first = t.payment(PAYMENT)
+    again = t.payment(dict(PAYMENT, stan='999999'))
+    assert first['code'] == 0 and first['data']['39'] == '00'
+    assert again == first and len(gateway.sent) == 1
+
+
+def test_a_payment_repeated_while_the_first_is_in_flight_is_told_in_progress(journal):
+    gateway = ScriptedGateway(journal, 'slow')
+    t = make_teller(gateway)
+    first = gevent.spawn(t.payment, PAYMENT)
+    gevent.sleep(0.1)
+    again = t.payment(PAYMENT)
+    assert again['code'] == teller.IN_PROGRESS == 94
+    assert 'still in progress' in again['message']
+    assert first.get(timeout=5)['code'] == 0 and len(gateway.sent) == 1
+
+
+def test_a_timed_out_payment_is_68_and_says_a_reversal_was_queued(db, journal):
+    t = make_teller(ScriptedGateway(journal, 'timeout'))
+    result = t.payment(PAYMENT)
+    assert result['code'] == 68
+    assert result['message'].endswith('reversal queued (SAF entry %d)'
+                                      % rows(db, J.SafEntry)[0].id)
+    assert rows(db, J.JournalEntry)[0].state == 'timeout'
+
+
+@pytest.mark.parametrize('script, state', [('lost', 'lost'), ('nobit39', 'malformed')])
+def test_a_lost_or_malformed_answer_queues_a_reversal(db, journal, script, state):
+    result = make_teller(ScriptedGateway(journal, script)).payment(PAYMENT)
+    assert result['code'] == 68 and 'reversal queued' in result['message']
+    assert rows(db, J.JournalEntry)[0].state == state
+    assert len(rows(db, J.SafEntry)) == 1
+
+
+def test_a_repeat_of_a_timed_out_payment_names_its_reversal_and_sends_nothing(journal):
+    gateway = ScriptedGateway(journal, 'timeout')
+    t = make_teller(gateway)
+    t.payment(PAYMENT)
+    again = t.payment(PAYMENT)
+    assert again['code'] == 68 and 'its reversal is queued' in again['message']
+    assert len(gateway.sent) == 1
+
+
+def test_a_payment_that_was_never_sent_may_be_sent_again_with_the_same_ntb(db, journal):
+    gateway = ScriptedGateway(journal, 'down')
+    t = make_teller(gateway)
+    assert t.payment(PAYMENT)['code'] == 91
+    gateway.script = 'ok'
+    assert t.payment(PAYMENT)['code'] == 0
+    assert [r.state for r in rows(db, J.JournalEntry)] == ['unsent', 'answered']
+    assert rows(db, J.SafEntry) == []
+
+
+def test_a_timed_out_teller_reversal_is_queued_for_repetition(db, journal):
+    t = make_teller(ScriptedGateway(journal, 'timeout'))
+    result = t.reversal(dict(PAYMENT, stan='054237'))
+    assert result['code'] == 68 and 'reversal queued' in result['message']
+    (saf,) = rows(db, J.SafEntry)
+    assert saf.stan == '054237' and J.loaded(saf.request).mti == '0400'
+
+
+def test_with_the_journal_unreachable_a_payment_is_not_sent(tmp_path):
+    database = open_database('sqlite:///%s' % (tmp_path / 'nothing.db'))   # no tables
+    gateway = ScriptedGateway(J.Journal(database, 'kota_bogor'))
+    result = make_teller(gateway).payment(PAYMENT)
+    assert result['code'] == 96 and 'journal is unavailable' in result['message']
+    assert gateway.sent == []
+
+
+@pytest.mark.parametrize('landed', [False, True])
+def test_an_answer_that_cannot_be_recorded_is_68_and_its_reversal_is_queued(db, journal,
+                                                                          monkeypatch, landed):
+    """Recording the answer fails; the write may have landed before the error
+    (the connection broke while committing). Either way the teller hears 68,
+    so the payment must be reversed."""
+    recorded = journal.answered
+
+    def answered_then_fail(entry, code, result):
+        if landed:
+            recorded(entry, code, result)
+        monkeypatch.setattr(journal, 'answered', recorded)     # only the first fails
+        raise OSError('server closed the connection unexpectedly')
+
+    monkeypatch.setattr(journal, 'answered', answered_then_fail)
+    result = make_teller(ScriptedGateway(journal)).payment(PAYMENT)
+    assert result['code'] == 68 and result['message'].endswith('it will be reversed')
+    with gevent.Timeout(5):
+        while not rows(db, J.SafEntry):
+            gevent.sleep(0.05)
+    assert rows(db, J.JournalEntry)[0].state == 'unrecorded'
+    assert J.loaded(rows(db, J.SafEntry)[0].request).mti == '0400'
