@@ -9,6 +9,24 @@ from types import MappingProxyType
 from ..pbb.request import parse_request_bits
 from .module import HostModule
 
+# The seed's request_bits: what an aggregator's requests carry besides the
+# bits of each request (a host without request_bits sends these).
+SEED_REQUEST_BITS_TEXT = """
+    2:622011888888888888
+    18:6025
+    22:010
+    32:015
+    35:622011888888888888=9912?
+    37:000000000000
+    41:AGRATEK
+    42:LINKAJA
+    43:AGRATEK-LINKAJA
+    49:360
+    59:PAY
+    60:123
+    63:214
+"""
+
 PRESET = """
 [web]
 port = 7001
@@ -35,39 +53,9 @@ listen = false
 timeout = 15
 streamer = bjb
 module = opensipkd.iso8583.bjb.pbb.agratek
-request_bits =
-    2:622011888888888888
-    18:6025
-    22:010
-    32:015
-    35:622011888888888888=9912?
-    37:000000000000
-    41:AGRATEK
-    42:LINKAJA
-    43:AGRATEK-LINKAJA
-    49:360
-    59:PAY
-    60:123
-    63:214
-"""
+request_bits =%s""" % SEED_REQUEST_BITS_TEXT.rstrip()
 
-# The seed's request_bits: what an aggregator's requests carry besides the
-# bits of each request (a host without request_bits sends these).
-SEED_REQUEST_BITS = MappingProxyType(parse_request_bits("""
-    2:622011888888888888
-    18:6025
-    22:010
-    32:015
-    35:622011888888888888=9912?
-    37:000000000000
-    41:AGRATEK
-    42:LINKAJA
-    43:AGRATEK-LINKAJA
-    49:360
-    59:PAY
-    60:123
-    63:214
-"""))
+SEED_REQUEST_BITS = MappingProxyType(parse_request_bits(SEED_REQUEST_BITS_TEXT))
 
 
 class BankLink(HostModule):
