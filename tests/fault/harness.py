@@ -180,6 +180,7 @@ class Stress:
         self.pool = Pool(concurrency)
         self.outcomes = {}           # invoice -> (kind, result)
         self.done = 0
+        self.paying = 0              # payments on their way right now
         self.repeats = 0             # payments asked again with the same NTB
         self.ntb = itertools.count(int(time.time()) % 100000 * 10000)
 
@@ -208,12 +209,16 @@ class Stress:
         # As a teller does: when the bank's answer did not arrive (connection
         # dropped) or the payment is still in progress, ask again with the
         # same invoice and NTB; the journal answers without a second 0200.
-        for attempt in range(120):
-            result = self.chain.rpc('payment', params)
-            if result.get('code') not in ('http', 94):
-                break
-            self.repeats += 1
-            gevent.sleep(0.25)
+        self.paying += 1
+        try:
+            for attempt in range(120):
+                result = self.chain.rpc('payment', params)
+                if result.get('code') not in ('http', 94):
+                    break
+                self.repeats += 1
+                gevent.sleep(0.25)
+        finally:
+            self.paying -= 1
         ok = result.get('code') == 0 and result.get('data', {}).get('39') == '00'
         self.outcomes[invoice] = ('ok' if ok else 'failed', result)
         self.done += 1
@@ -223,6 +228,18 @@ class Stress:
         while self.done < fraction * len(self.invoices):
             assert time.monotonic() < deadline, 'stress stuck at %d' % self.done
             gevent.sleep(0.005)      # a fast pemda does dozens of payments in 50 ms
+
+    def wait_paying(self, timeout=60):
+        """Until a payment is on its way (a fault then meets a payment)."""
+        deadline = time.monotonic() + timeout
+        while not self.paying:
+            assert time.monotonic() < deadline, 'no payment started'
+            gevent.sleep(0.001)
+
+    def assert_running(self):
+        """The fault about to be injected strikes while payments are still to
+        come (a fast pemda can finish a small stress before it)."""
+        assert self.done < len(self.invoices), 'the stress ended before the fault'
 
     def join(self, timeout=300):
         self.greenlet.get(timeout=timeout)

@@ -31,6 +31,7 @@ def test_pemda_killed_with_sigkill_during_a_payment_stress(chain):
     before = chain.live_payments(invoices)
     stress = Stress(chain, invoices).start()
     stress.wait_done(0.3)
+    stress.assert_running()
     chain.pemda.kill()                          # SIGKILL: no goodbye
     gevent.sleep(1)
     chain.start_pemda()
@@ -43,7 +44,8 @@ def test_pemda_frozen_with_sigstop_past_the_timeouts_then_sigcont(chain):
     invoices = chain.invoices(payments(40))
     before = chain.live_payments(invoices)
     stress = Stress(chain, invoices).start()
-    stress.wait_done(1 / len(invoices))    # at the first answer: the rest meet a frozen pemda
+    stress.wait_paying()                   # a payment meets the frozen pemda
+    stress.assert_running()
     freeze(chain.pemda, 2.5 * REQUEST_TIMEOUT)
     stress.join()
     drain = chain.wait_drained()
@@ -59,6 +61,7 @@ def test_bank_killed_and_restarted_during_a_payment_stress(chain):
     before = chain.live_payments(invoices)
     stress = Stress(chain, invoices).start()
     stress.wait_done(0.3)
+    stress.assert_running()
     chain.bank.kill()                           # SIGKILL: in-flight payments orphaned
     gevent.sleep(0.5)
     mark_time = time.monotonic()
@@ -76,6 +79,7 @@ def test_bank_stopped_with_sigterm_during_a_stress_exits_0_and_keeps_its_promise
     before = chain.live_payments(invoices)
     stress = Stress(chain, invoices).start()
     stress.wait_done(0.3)
+    stress.assert_running()
     assert chain.bank.stop(signal.SIGTERM, timeout=30) == 0
     chain.start_bank()
     chain.wait_signed_on()
@@ -98,6 +102,7 @@ def test_the_journals_postgresql_unreachable_for_a_while_during_a_stress(
         before = chain.live_payments(invoices)
         stress = Stress(chain, invoices).start()
         stress.wait_done(0.3)
+        stress.assert_running()
         proxy.down()                        # the journal's database goes away...
         gevent.sleep(3)
         proxy.up()                          # ... and comes back
