@@ -20,7 +20,8 @@ import gevent
 
 from appliance.client import refs
 from appliance.client.invoices import pick
-from appliance.client.options import UsageError, need, only_for, positive_float, positive_int
+from appliance.client.options import (UsageError, add_invoice_arguments, need, only_for,
+                                      positive_float, positive_int)
 from appliance.client.transaction import Transaction
 
 DESCRIPTION = 'Raw ISO8583: play the bank toward a pemda (inquiry, payment, reversal, echo).'
@@ -65,20 +66,10 @@ def add_arguments(parser):
     link.add_argument('--wait', type=positive_float, default=DEFAULT_WAIT, metavar='SECONDS',
                       help='how long to wait for the link to come up (default %(default)s)')
 
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument('--invoice-id', metavar='ID', help='invoice id (NOP + tax year)')
-    source.add_argument('--invoice-file', metavar='FILE',
-                        help='one invoice id per line, optionally followed by an amount; '
-                             'requests go round-robin over the ids')
-    kind = parser.add_mutually_exclusive_group()
-    kind.add_argument('--payment', action='store_true',
-                      help='pay instead of inquire; without an amount it inquires first '
-                           'and pays the amount due')
-    kind.add_argument('--reversal', action='store_true', help='reverse a payment (0400)')
+    kind = add_invoice_arguments(parser, required=False,
+                                 reversal_help='reverse a payment (0400)')
     kind.add_argument('--echo', action='store_true',
                       help='send network management echoes (0800, bit 70 = 301)')
-    parser.add_argument('--amount', type=positive_int, metavar='RUPIAH',
-                        help='amount for payment or reversal')
     parser.add_argument('--ntb', help='bank reference, bit 48 (payment default: MMDDhhmmss, '
                                       'unique per request)')
     parser.add_argument('--stan', type=stan_value,

@@ -37,11 +37,10 @@ def http_url(text):
     return text
 
 
-def add_transaction_arguments(parser, default_url):
-    """Which endpoint, which invoices, which transaction."""
-    parser.add_argument('--url', type=http_url, default=default_url,
-                        help='endpoint URL (default %(default)s)')
-    source = parser.add_mutually_exclusive_group(required=True)
+def add_invoice_arguments(parser, required, reversal_help='reverse a payment'):
+    """--invoice-id/--invoice-file, --payment/--reversal and --amount; the
+    group of transaction kinds, so a mode can add kinds of its own."""
+    source = parser.add_mutually_exclusive_group(required=required)
     source.add_argument('--invoice-id', metavar='ID', help='invoice id (NOP + tax year)')
     source.add_argument('--invoice-file', metavar='FILE',
                         help='one invoice id per line, optionally followed by an amount; '
@@ -50,9 +49,17 @@ def add_transaction_arguments(parser, default_url):
     kind.add_argument('--payment', action='store_true',
                       help='pay instead of inquire; without an amount it inquires first '
                            'and pays the amount due')
-    kind.add_argument('--reversal', action='store_true', help='reverse a payment')
+    kind.add_argument('--reversal', action='store_true', help=reversal_help)
     parser.add_argument('--amount', type=positive_int, metavar='RUPIAH',
                         help='amount for payment or reversal')
+    return kind
+
+
+def add_transaction_arguments(parser, default_url):
+    """Which endpoint, which invoices, which transaction."""
+    parser.add_argument('--url', type=http_url, default=default_url,
+                        help='endpoint URL (default %(default)s)')
+    add_invoice_arguments(parser, required=True)
 
 
 def add_run_arguments(parser):
