@@ -3,7 +3,8 @@
 A Link owns one socket. Its reader greenlet splits frames, decodes them and
 either hands a response to the greenlet waiting for it (matched by MTI class
 and STAN) or answers a request in a greenlet of its own. Many requests may be
-in flight on one socket. A watchdog closes a link that has been silent for
+in flight on one socket; what is sent leaves through an Outbox, one write per
+turn of the event loop. A watchdog closes a link that has been silent for
 the host's `timeout`, and on the connecting side sends an echo whenever the
 link has been idle for `timeout - 5` s, signing on after the first answered
 echo.
@@ -13,9 +14,8 @@ import socket
 import time
 
 import gevent
-from gevent.event import AsyncResult, Event
-from gevent.lock import Semaphore
-from gevent.pool import Pool
+from gevent.event import Event
+from gevent.hub import Waiter
 
 from .iso import netmgmt
 from .iso.codec import CodecError
@@ -23,6 +23,8 @@ from .iso.framing import FramingError
 from .iso.mask import CARD_BITS, mask_bits, mask_value
 from .iso.message import is_response
 from .metrics import IN, OUT
+from .outbox import Outbox
+from .taskgroup import TaskGroup
 
 log = logging.getLogger('iso8583d.link')
 
@@ -46,6 +48,20 @@ class AnswerLost(RequestTimeout):
 
 class Busy(LinkError):
     """Too many requests in flight on this host; try again later."""
+
+
+EXPIRY_TICK = 0.05   # s: how late a request timeout may fire, at most
+
+
+class _Pending:
+    """A request waiting for its answer. Whoever takes it out of
+    Link.pending (the answer, the timeout, close) wakes the waiter, once."""
+    __slots__ = ('waiter', 'deadline', 'timeout')
+
+    def __init__(self, timeout):
+        self.waiter = Waiter()
+        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
 
 
 def match_key(mti, stan):
@@ -72,9 +88,12 @@ class Link:
         self.id = id(self)
         self.prefix = '%s %s %d' % (self.peer_ip, host.name, self.id)
         self.splitter = host.streamer.splitter()
-        self.pending = {}
-        self.handlers = Pool(host.config.max_in_flight)
-        self.write_lock = Semaphore()
+        self.pending = {}              # match_key -> _Pending
+        self._stans = {}               # STAN -> requests pending with it
+        self._expiring = None          # the greenlet timing out self.pending
+        self.handlers = TaskGroup(host.config.max_in_flight)
+        self.outbox = Outbox(sock, self.close)
+        self._loop = gevent.get_hub().loop
         self.closed = Event()
         self.signed_on = False
         self.since = time.time()
@@ -101,13 +120,14 @@ class Link:
         self.closed.set()
         if reason:
             log.info('%s Close: %s', self.prefix, reason)
+        self.outbox.close()
         try:
             self.sock.close()
         except OSError:
             pass
         down = AnswerLost('link %s closed before the answer came' % self.host.name)
-        for result in list(self.pending.values()):
-            result.set_exception(down)
+        for key in list(self.pending):
+            self._wake(key, down)
         self.host.detach(self)
 
     @property
@@ -153,13 +173,24 @@ class Link:
             self.handlers.spawn(self._answer, msg)
 
     def _deliver(self, msg):
-        waiter = self.pending.get(match_key(msg.mti, msg.get(11)))
-        if waiter is None or waiter.ready():
+        if not self._wake(match_key(msg.mti, msg.get(11)), msg):
             log.warning('%s Late or unmatched response MTI %s STAN %s dropped',
                         self.prefix, msg.mti, msg.get(11))
             self.metrics.unmatched += 1
-            return
-        waiter.set(msg)
+
+    def _wake(self, key, outcome):
+        """Take a pending request out and hand it its answer or exception;
+        False if it is no longer pending (answered, timed out, closed)."""
+        entry = self.pending.pop(key, None)
+        if entry is None:
+            return False
+        self._untrack(key[1])
+        # A Waiter is switched to from the hub only, hence the callback.
+        if isinstance(outcome, BaseException):
+            self._loop.run_callback(entry.waiter.throw, outcome)
+        else:
+            self._loop.run_callback(entry.waiter.switch, outcome)
+        return True
 
     def _answer(self, request):
         started = time.monotonic()
@@ -188,15 +219,15 @@ class Link:
     # -- sending -------------------------------------------------------------
 
     def send(self, msg, handler=False):
-        """Encode, frame and write one message with a single sendall."""
+        """Encode and frame one message; it leaves at the end of this turn
+        of the event loop, with whatever else was sent in it."""
         self._log_msg('Encode', msg, handler)
         raw = self.host.codec.encode(msg)
         frame = self.host.streamer.frame(raw)
         self._log_raw(raw, msg, 'Send', 'ISO8583 to raw')
         if self.closed.is_set():
             raise LinkDown('link %s is down' % self.host.name)
-        with self.write_lock:
-            self.sock.sendall(frame)
+        self.outbox.put(frame)
         self.last_tx = time.monotonic()
         self.metrics.count(OUT, msg)
 
@@ -211,33 +242,47 @@ class Link:
             raise LinkError('STAN %s is already in flight on %s' % (key[1], self.host.name))
         if len(self.pending) >= self.host.config.max_in_flight:
             raise Busy('%d requests in flight on %s' % (len(self.pending), self.host.name))
-        waiter = self.pending[key] = AsyncResult()
+        self.send(msg)       # only queues: nothing can answer before we wait
+        sent = self.last_tx
+        entry = self.pending[key] = _Pending(timeout)
+        self._stans[key[1]] = self._stans.get(key[1], 0) + 1
+        if self._expiring is None:
+            self._expiring = gevent.spawn(self._expire)
         try:
-            try:
-                self.send(msg)
-            except OSError as e:
-                self.close('write failed: %s' % e)
-                self.metrics.timeouts += 1
-                raise AnswerLost('link %s broke while sending (%s)' % (
-                    self.host.name, e)) from None
-            sent = self.last_tx
-            try:
-                answer = waiter.get(timeout=timeout)
-            except gevent.Timeout:
-                self.metrics.timeouts += 1
-                raise RequestTimeout('no answer from %s within %g s' % (
-                    self.host.name, timeout)) from None
-            except AnswerLost:
-                self.metrics.timeouts += 1
-                raise
-            now = time.monotonic()
-            self.metrics.answered(OUT, msg.mti, now - sent, now)
-            return answer
+            answer = entry.waiter.get()
+        except LinkError:
+            self.metrics.timeouts += 1
+            raise
         finally:
-            del self.pending[key]
+            if self.pending.get(key) is entry:     # left early, e.g. killed
+                del self.pending[key]
+                self._untrack(key[1])
+        now = time.monotonic()
+        self.metrics.answered(OUT, msg.mti, now - sent, now)
+        return answer
+
+    def _untrack(self, stan):
+        left = self._stans.pop(stan) - 1
+        if left:
+            self._stans[stan] = left
+
+    def _expire(self):
+        """Time out pending requests: one greenlet that polls every
+        EXPIRY_TICK while any are pending, not one timer per request."""
+        try:
+            while self.pending and not self.closed.is_set():
+                gevent.sleep(EXPIRY_TICK)
+                now = time.monotonic()
+                late = [(key, entry.timeout) for key, entry in self.pending.items()
+                        if entry.deadline <= now]
+                for key, timeout in late:
+                    self._wake(key, RequestTimeout('no answer from %s within %g s'
+                                                   % (self.host.name, timeout)))
+        finally:
+            self._expiring = None
 
     def in_flight(self, stan):
-        return any(key[1] == stan for key in self.pending)
+        return stan in self._stans
 
     # -- keepalive -----------------------------------------------------------
 
