@@ -9,16 +9,17 @@ pemda's SISMIOP database and a bank journal side by side.
 import itertools
 import os
 import re
+import sqlite3
 import threading
 import time
 import weakref
 from collections import namedtuple
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from urllib.parse import urlsplit
 
 import psycopg2
 from gevent.socket import wait_read, wait_write
-from peewee import Value
+from peewee import Entity, SqliteDatabase, Value
 from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 from psycopg2 import extensions
 
@@ -102,6 +103,11 @@ class SqliteStore(PooledSqliteDatabase):
         with self._write_lock, self.atomic():
             yield
 
+    def single_write(self):
+        """A write of one statement: atomic by itself, so it runs without
+        BEGIN and COMMIT, but still behind this process's write lock."""
+        return self._write_lock
+
 
 class PostgresStore(PooledPostgresqlDatabase):
     """PostgreSQL through a bounded pool; concurrency is the server's job.
@@ -140,6 +146,11 @@ class PostgresStore(PooledPostgresqlDatabase):
     def write_transaction(self):
         """One write transaction, committed on success, rolled back on error."""
         return self.atomic()
+
+    def single_write(self):
+        """A write of one statement: atomic by itself (autocommit), so it
+        runs without the BEGIN and COMMIT round trips."""
+        return nullcontext()
 
 
 _MARK = '\x00iso8583d-param:'
@@ -209,6 +220,23 @@ class Prepared:
 
     def __repr__(self):
         return 'Prepared(%r)' % self.sql
+
+
+def model_fields(model):
+    """name -> Field of a model, for Prepared's db_value conversions."""
+    return {field.name: field for field in model._meta.sorted_fields}
+
+
+def has_returning(db):
+    """INSERT ... RETURNING: PostgreSQL, and SQLite from 3.35 on."""
+    if isinstance(db, SqliteDatabase):
+        return sqlite3.sqlite_version_info >= (3, 35)
+    return True
+
+
+def quoted(db, field):
+    """A column name quoted as the database wants it."""
+    return db.get_sql_context().sql(Entity(field.column_name)).query()[0]
 
 
 _STATEMENTS = itertools.count(1)

@@ -82,7 +82,7 @@ def test_the_group_writer_is_free_again_after_an_error(monkeypatch):
 def test_each_payment_of_a_bill_gets_the_next_sequence_number_with_or_without_returning(
         db, monkeypatch, returning):  # noqa: F811
     from test_biller import PembayaranSppt, pay, reversal, rows
-    monkeypatch.setattr(biller_module, '_has_returning', lambda database: returning)
+    monkeypatch.setattr(biller_module, 'has_returning', lambda database: returning)
     biller = Biller(make_settings(), db, clock=lambda: NOW)
     assert (biller.sql.insert_next_pembayaran is not None) == returning
     first = pay(biller)

@@ -46,6 +46,21 @@ def test_a_request_is_journalled_as_sending_before_it_goes_out(db, journal):
     assert json.loads(row.request)['mti'] == '0200'
 
 
+@pytest.mark.parametrize('returning', [True, False])
+def test_entry_ids_and_answers_are_recorded_with_or_without_insert_returning(
+        db, db_url, monkeypatch, returning):
+    if not returning and not db_url.startswith('sqlite'):
+        pytest.skip('PostgreSQL always has INSERT ... RETURNING')
+    monkeypatch.setattr(J, 'has_returning', lambda database: returning)
+    journal = J.Journal(db, 'kota_bogor')
+    first = journal.begin('payment', payment(), 'k|1')
+    second = journal.begin('payment', payment('000124', '0719054952'), 'k|2')
+    journal.answered(second, '00', {'code': 0})
+    journal.answered(second, '05', {'code': 5})      # an entry is answered once
+    assert [(r.id, r.state, r.code, r.result) for r in rows(db, J.JournalEntry)] == [
+        (first, 'sending', '', ''), (second, 'answered', '00', '{"code": 0}')]
+
+
 def test_a_second_payment_with_the_same_key_raises_duplicate_with_the_first(journal):
     first = journal.begin('payment', payment(), 'k|1')
     with pytest.raises(J.Duplicate, match='already journalled as entry %d' % first):

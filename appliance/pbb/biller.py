@@ -11,15 +11,14 @@ constraints refuse any double the code might still attempt; a retransmission
 import json
 import logging
 import secrets
-import sqlite3
 from collections import namedtuple
 from datetime import datetime
 
 import gevent
 from gevent.event import Event
-from peewee import JOIN, SQL, Entity, SqliteDatabase, fn
+from peewee import JOIN, SQL, SqliteDatabase, fn
 
-from appliance.db import Prepared, param
+from appliance.db import Prepared, has_returning, model_fields, param, quoted
 from appliance.iso.mask import mask_bits
 from appliance.iso.message import COPY_BITS
 from appliance.models import (BILL_KEY, LIVE, PAID, REVERSED, UNPAID, Inquiry,
@@ -324,7 +323,7 @@ class _Queries:
             db, Inquiry.insert({field: param(field.name) for field in
                                 (Inquiry.invoice_id, Inquiry.stan, Inquiry.channel,
                                  Inquiry.amount, Inquiry.created_at)}),
-            _fields(Inquiry))
+            model_fields(Inquiry))
         status = Sppt.status_pembayaran_sppt
         self.mark_paid = Prepared(db, Sppt.update({status: param('paid')}).where(
             key_matches(Sppt, key) & ((status != param('paid')) | status.is_null())))
@@ -333,9 +332,9 @@ class _Queries:
             key_matches(PembayaranSppt, key)))
         self.insert_pembayaran = Prepared(db, PembayaranSppt.insert(
             {field: param(field.name) for field in PembayaranSppt._meta.sorted_fields}),
-            _fields(PembayaranSppt))
+            model_fields(PembayaranSppt))
         self.insert_next_pembayaran = None
-        if _has_returning(db):
+        if has_returning(db):
             following = PembayaranSppt.alias('earlier')
             next_number = (following
                            .select(fn.COALESCE(fn.MAX(following.pembayaran_sppt_ke), 0) + 1)
@@ -343,13 +342,13 @@ class _Queries:
             values = {field: param(field.name) for field in PembayaranSppt._meta.sorted_fields}
             values[sequence] = next_number
             self.insert_next_pembayaran = Prepared(
-                db, PembayaranSppt.insert(values), _fields(PembayaranSppt),
-                suffix=' RETURNING %s' % _quoted(db, sequence))
+                db, PembayaranSppt.insert(values), model_fields(PembayaranSppt),
+                suffix=' RETURNING %s' % quoted(db, sequence))
         payment_fields = [f for f in Payment._meta.sorted_fields if f is not Payment.id]
         self.insert_payment = Prepared(db, Payment.insert(
             {field: param(field.name) for field in payment_fields
-             if field is not Payment.reversed_at}), _fields(Payment),
-            suffix=' ON CONFLICT (%s) DO NOTHING' % _quoted(db, Payment.ntp))
+             if field is not Payment.reversed_at}), model_fields(Payment),
+            suffix=' ON CONFLICT (%s) DO NOTHING' % quoted(db, Payment.ntp))
         self._payment_fields = tuple(Payment._meta.sorted_fields)
         self.same_payment = Prepared(db, Payment.select(*self._payment_fields).where(
             (Payment.invoice_id == param('invoice_id')) & (Payment.ntb == param('ntb'))
@@ -468,23 +467,6 @@ class _Entry:
         self.wake = Event()
         self.lead = False
         self.error = None
-
-
-def _fields(model):
-    """name -> Field of a model, for Prepared's db_value conversions."""
-    return {field.name: field for field in model._meta.sorted_fields}
-
-
-def _has_returning(db):
-    """INSERT ... RETURNING: PostgreSQL, and SQLite from 3.35 on."""
-    if isinstance(db, SqliteDatabase):
-        return sqlite3.sqlite_version_info >= (3, 35)
-    return True
-
-
-def _quoted(db, field):
-    """A column name quoted as the database wants it."""
-    return db.get_sql_context().sql(Entity(field.column_name)).query()[0]
 
 
 def _whole(value):
