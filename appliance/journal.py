@@ -176,11 +176,13 @@ class _Statements:
 class Journal:
     """The journal and SAF queue of one host in one database."""
 
-    def __init__(self, db, host, owner=None, clock=time.time):
+    def __init__(self, db, host, owner=None, clock=time.time, owed=None):
+        from .owed import OwedReversals
         self.db = db
         self.host = host
         self.owner = owner or new_owner()
         self.clock = clock
+        self.owed = owed if owed is not None else OwedReversals()
         self._statements = None
 
     @property
@@ -255,6 +257,16 @@ class Journal:
                     SafEntry.journal_id == entry_id).get_or_none(self.db)
                 return found.id if found else None
             return self._enqueue(entry_id, msg, UNRECORDED, now)
+
+    def settle_owed(self):
+        """Queue the reversals owed (appliance.owed) whose answers could not
+        be recorded; raises while the database is away (the SAF sweep and
+        the teller call it again)."""
+        for entry_id, message, msg in self.owed.pending():
+            saf = self.unrecorded(entry_id, message, msg)
+            log.info('[host_%s] journal entry %d: owed reversal queued (SAF entry %s)',
+                     self.host, entry_id, saf)
+            self.owed.settled(entry_id)
 
     def _set(self, entry_id, **values):
         values['updated_at'] = self.clock()

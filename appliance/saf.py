@@ -91,6 +91,7 @@ class SafQueue:
         now = self.clock()
         if now >= self._next_sweep:
             self._next_sweep = now + max(1.0, self.settings.orphan_after / 4)
+            self.journal.settle_owed()
             self.journal.sweep(self.settings.orphan_after)
             self._expire_old(now)
         if self.metrics is not None and now >= self._next_depth:

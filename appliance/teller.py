@@ -48,7 +48,6 @@ On every code but 0 `data` is an empty object.
 """
 import json
 import logging
-import time
 from functools import partial
 
 import gevent
@@ -65,8 +64,7 @@ LINK_DOWN = 91
 IN_PROGRESS = 94
 NOT_SENT = 96
 
-MAX_LLL = 999
-UNRECORDED_RETRY_SECONDS = 3600     # how long to keep trying to queue a promised reversal       # longest value of an LLL field (bits 48, 61)
+MAX_LLL = 999       # longest value of an LLL field (bits 48, 61)
 
 # Extra keys of a [web_<name>] section with this module: key -> (converter, default).
 # request_bits overrides TELLER_DEFAULTS bit by bit (e.g. 18:6014 for internet).
@@ -183,27 +181,28 @@ class Teller:
             log.error('[web_%s] answer to journal entry %d not recorded: %s',
                       self.route_name, entry, e)
             message = 'answered by %s but the answer could not be journalled' % self.host
-            gevent.spawn(self._reverse_unrecorded, entry, msg, message)
+            self._owe_reversal(entry, msg, message)
             return self._failed(TIMED_OUT, message + '; it will be reversed')
         return result
 
-    def _reverse_unrecorded(self, entry, msg, message):
-        """Keep trying to queue the reversal the teller was promised; the
-        write that failed may have landed, so the sweep alone is not enough."""
-        deadline = time.monotonic() + UNRECORDED_RETRY_SECONDS
-        while True:
-            try:
-                saf = self.journal.unrecorded(entry, message, msg)
-                log.info('[web_%s] journal entry %d: reversal queued (SAF entry %s)',
-                         self.route_name, entry, saf)
-                return
-            except Exception as e:
-                if time.monotonic() > deadline:
-                    log.error('[web_%s] journal entry %d: reversal not queued after %d s, '
-                              'reverse it by hand: %s', self.route_name, entry,
-                              UNRECORDED_RETRY_SECONDS, e)
-                    return
-                gevent.sleep(1)
+    def _owe_reversal(self, entry, msg, message):
+        """The teller is told the payment failed, so its reversal is owed:
+        written down locally first (appliance.owed), then queued as soon as
+        the journal takes it, by this greenlet or by the SAF sweep."""
+        try:
+            self.journal.owed.add(entry, message, msg)
+        except OSError as e:
+            log.error('[web_%s] journal entry %d: the owed reversal could not be written '
+                      'to %s (%s); it is queued when the journal is back unless this '
+                      'process stops first', self.route_name, entry, self.journal.owed.path, e)
+        gevent.spawn(self._settle_owed)
+
+    def _settle_owed(self):
+        try:
+            self.journal.settle_owed()
+        except Exception as e:
+            log.warning('[web_%s] owed reversals not queued yet, the SAF sweep retries: %s',
+                        self.route_name, e)
 
     def _unsent(self, entry, code, message):
         try:

@@ -251,3 +251,57 @@ def test_an_answer_that_cannot_be_recorded_is_68_and_its_reversal_is_queued(db, 
             gevent.sleep(0.05)
     assert rows(db, J.JournalEntry)[0].state == 'unrecorded'
     assert J.loaded(rows(db, J.SafEntry)[0].request).mti == '0400'
+
+
+def test_a_reversal_owed_is_kept_on_disk_and_queued_after_a_restart(db, tmp_path,
+                                                                    monkeypatch):
+    """The answer's write landed but reported a failure, so the teller hears
+    68; queuing the reversal fails too (the database went away), and the
+    process stops. The entry reads `answered`, which no sweep reverses: only
+    the owed file remembers the promise, and the next process keeps it."""
+    from appliance.owed import OwedReversals
+    from appliance.saf import SafQueue, SafSettings
+    path = str(tmp_path / 'reversals-owed-kota_bogor.jsonl')
+    journal = J.Journal(db, 'kota_bogor', owed=OwedReversals(path))
+    recorded = journal.answered
+
+    def answered_then_fail(entry, code, result):
+        recorded(entry, code, result)
+        raise OSError('server closed the connection unexpectedly')
+
+    def database_away(*args):
+        raise OSError('could not connect to server')
+
+    monkeypatch.setattr(journal, 'answered', answered_then_fail)
+    monkeypatch.setattr(journal, 'unrecorded', database_away)
+    result = make_teller(ScriptedGateway(journal)).payment(PAYMENT)
+    assert result['code'] == 68 and result['message'].endswith('it will be reversed')
+    gevent.sleep(0.1)                  # the teller's own try to queue it fails
+    assert [r.state for r in rows(db, J.JournalEntry)] == ['answered']
+    assert rows(db, J.SafEntry) == []
+
+    # The next process: its SAF queue's first pass queues what is owed.
+    restarted = J.Journal(db, 'kota_bogor', owed=OwedReversals(path))
+    gateway = SimpleNamespace(is_up=False)
+    SafQueue(restarted, gateway, SafSettings(
+        max_attempts=10, max_age=3600, retry_interval=1, retry_max=1, orphan_after=60,
+        request_timeout=1.0)).step()
+    (entry,) = rows(db, J.JournalEntry)
+    (saf,) = rows(db, J.SafEntry)
+    assert (entry.state, saf.journal_id, saf.reason) == ('unrecorded', entry.id, 'unrecorded')
+    assert J.loaded(saf.request).mti == '0400' and J.loaded(saf.request)[61] == INVOICE
+    assert len(restarted.owed) == 0 and open(path).read() == ''
+
+
+def test_an_owed_file_with_a_torn_last_line_keeps_the_promises_before_it(tmp_path):
+    from appliance.owed import OwedReversals
+    path = str(tmp_path / 'owed.jsonl')
+    owed = OwedReversals(path)
+    owed.add(7, 'answered but not journalled', payment())
+    owed.add(8, 'answered but not journalled', payment('000124'))
+    owed.settled(7)
+    with open(path, 'a') as f:
+        f.write('{"owe": 9, "mess')         # the crash came mid-write
+    (entry_id, message, msg), = OwedReversals(path).pending()
+    assert (entry_id, message, msg.mti, msg[11]) == (8, 'answered but not journalled',
+                                                      '0200', '000124')

@@ -6,6 +6,8 @@ it also listens for Kota Bekasi's pemda on 10003 and for the aggregator
 (Agratek) on 10001, whose requests it forwards to the pemda of each invoice
 prefix (the seed's LinkAja chain).
 """
+import os
+
 from .module import HostModule
 
 PRESET = """
@@ -78,10 +80,13 @@ class PemdaPeer(HostModule):
 
     def start(self):
         from ..journal import Journal, create_tables
+        from ..owed import OwedReversals
         from ..saf import SafQueue, SafSettings
         db = self._database()
         create_tables(db)
-        self.journal = Journal(db, self.config.name)
+        owed = OwedReversals(os.path.join(self.appliance.settings.data_dir,
+                                          'reversals-owed-%s.jsonl' % self.config.name))
+        self.journal = Journal(db, self.config.name, owed=owed)
         timeout = self.config.request_timeout
         settings = SafSettings(
             max_attempts=self._option('saf_max_attempts'),
