@@ -38,6 +38,7 @@ class Appliance:
         for host in self.hosts.values():
             host.listeners.append(self._link_changed)
         self.databases = {}
+        self.initialized = {}     # --initdb: id(database) -> (host name, demo loaded)
         self.stopping = Event()
         self.exit_code = 0
 

@@ -153,3 +153,15 @@ def payment_rows(url, invoices):
             return counts
     finally:
         db.close()
+
+
+def test_initdb_of_the_preset_loads_the_shared_demo_database_once(tmp_path):
+    conf = tmp_path / 'conf.d'
+    conf.mkdir()
+    code, out = run_cli(['--role', 'pemda', '--conf-dir', str(conf),
+                         '--data-dir', str(tmp_path / 'data'), '--initdb', '--demo'])
+    assert code == 0, out
+    lines = [l for l in out.splitlines() if 'ready in sqlite:///pemda.db' in l]
+    assert len(lines) == 2, out
+    assert lines[0].endswith('[host_bjb] tables and demo bills ready in sqlite:///pemda.db')
+    assert lines[1].endswith('ready in sqlite:///pemda.db (with host_bjb)')

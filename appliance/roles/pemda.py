@@ -97,12 +97,20 @@ class BillerModule(HostModule):
 
     def initdb(self, demo):
         """Create the tables (and demo bills); a line saying what was done."""
+        from ..db import mask_url
         section = self.appliance.module_section(self.config.module)
         database = self.appliance.database(section.biller.db_url)
-        _init_db(database, demo or section.demo)
-        from ..db import mask_url
-        return 'tables%s ready in %s' % (' and demo bills' if demo or section.demo else '',
+        demo = demo or section.demo
+        what = 'tables%s ready in %s' % (' and demo bills' if demo else '',
                                          mask_url(section.biller.db_url))
+        # Billers sharing one database (the preset's two) initialise it once.
+        done = self.appliance.initialized
+        earlier = done.get(id(database))
+        if earlier is not None and earlier[1] >= demo:
+            return '%s (with host_%s)' % (what, earlier[0])
+        _init_db(database, demo)
+        done[id(database)] = (self.config.name, demo)
+        return what
 
 
 def _init_db(database, demo):

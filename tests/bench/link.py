@@ -18,8 +18,9 @@ Four roles, each a process of its own (`python tests/bench/link.py ROLE ...`):
                           keeps LEVEL frames in flight on one socket, one
                           sendall per frame, latency matched in order
 
-Both pairs write one frame per sendall on both sides, as the link does, so
-the ratio is the cost of our codec, framing, STAN matching and greenlets.
+The raw pair writes one frame per sendall; our link writes the frames of
+one event-loop turn in one send (appliance.outbox). The ratio is the cost of
+our codec, framing, STAN matching and greenlets, less what that saves.
 run() drives both pairs level by level, interleaved, in one run. The sender
 reads its own and its peer's (PEER = pid) CPU time from /proc at the start
 and the end of the measured window, after a warm-up.
