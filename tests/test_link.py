@@ -1,6 +1,7 @@
 """Links in one process against a fake peer on a real loopback socket:
 echo and sign-on, STAN matching, timeouts, late answers, limits."""
 import logging
+import time
 from types import MappingProxyType
 
 import gevent
@@ -10,7 +11,8 @@ from appliance.config import HostConfig
 from appliance.hosts import Connector, Host
 from appliance.iso import netmgmt
 from appliance.iso.message import Message
-from appliance.link import AnswerLost, Busy, LinkDown, LinkError, RequestTimeout
+from appliance.link import (EXPIRY_TICK, AnswerLost, Busy, LinkDown, LinkError,
+                            RequestTimeout)
 from appliance.roles.module import HostModule
 from peers import FakePeer
 
@@ -130,8 +132,11 @@ def test_a_duplicate_in_flight_stan_is_refused(peer):
 def test_a_late_answer_is_logged_and_not_handed_to_anyone(peer, caplog):
     host, connector = connected_host(peer)
     try:
+        started = time.monotonic()
         with pytest.raises(RequestTimeout, match='no answer from pemda within 0.2 s'):
             host.send(inquiry('000001'), timeout=0.2)
+        # One expiry greenlet per link polls every EXPIRY_TICK: late by that at most.
+        assert 0.2 <= time.monotonic() - started < 0.2 + EXPIRY_TICK + 0.2
         late = peer.next_request('0200')
         caplog.set_level(logging.WARNING, logger='iso8583d.link')
         peer.send(answer(late))
