@@ -264,8 +264,13 @@ class Journal:
         the teller call it again)."""
         for entry_id, message, msg in self.owed.pending():
             saf = self.unrecorded(entry_id, message, msg)
-            log.info('[host_%s] journal entry %d: owed reversal queued (SAF entry %s)',
-                     self.host, entry_id, saf)
+            if saf is None:      # no such entry in this database, or no reversal due
+                log.error('[host_%s] journal entry %d: the reversal owed for it was not '
+                          'queued (no entry sending or answered); check it by hand',
+                          self.host, entry_id)
+            else:
+                log.info('[host_%s] journal entry %d: owed reversal queued (SAF entry %s)',
+                         self.host, entry_id, saf)
             self.owed.settled(entry_id)
 
     def _set(self, entry_id, **values):

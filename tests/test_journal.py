@@ -305,3 +305,13 @@ def test_an_owed_file_with_a_torn_last_line_keeps_the_promises_before_it(tmp_pat
     (entry_id, message, msg), = OwedReversals(path).pending()
     assert (entry_id, message, msg.mti, msg[11]) == (8, 'answered but not journalled',
                                                       '0200', '000124')
+
+
+def test_a_reversal_owed_for_an_entry_the_database_lacks_is_reported_not_queued(
+        db, tmp_path, caplog):
+    from appliance.owed import OwedReversals
+    owed = OwedReversals(str(tmp_path / 'owed.jsonl'))
+    owed.add(999, 'answered but not journalled', payment())
+    J.Journal(db, 'kota_bogor', owed=owed).settle_owed()
+    assert rows(db, J.SafEntry) == [] and len(owed) == 0
+    assert 'journal entry 999: the reversal owed for it was not queued' in caplog.text
