@@ -253,6 +253,8 @@ class Smoke:
         if statistics.median(times) >= 2.0:
             raise Failed('--version takes %.2f s (median), the budget is 2 s'
                          % statistics.median(times))
+        if self.frozen:
+            self.test_pie()
         checks = [[self.client_bin, '--help']]
         if self.frozen:     # `iso8583d client` is build/entry.py's, not the venv script's
             checks.append([self.daemon_bin, 'client', '--help'])
@@ -469,6 +471,21 @@ class Smoke:
             print('kept %s' % self.tmp)
         else:
             shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_pie(self):
+        """The bootloader (the executable's ELF part) is position independent:
+        ELF type ET_DYN, so the kernel loads it at a random address."""
+        with open(self.daemon_bin, 'rb') as f:
+            header = f.read(18)
+        if header[:4] != b'\x7fELF':
+            raise Failed('%s is not an ELF executable' % self.daemon_bin)
+        order = 'little' if header[5] == 1 else 'big'
+        kind = int.from_bytes(header[16:18], order)
+        if kind != 3:
+            raise Failed('%s has ELF type %d, not 3 (ET_DYN): the bootloader is not a PIE; '
+                         'rebuild PyInstaller with make binary from a clean venv'
+                         % (self.daemon_bin, kind))
+        self.ok('iso8583d is a position-independent executable (ELF type ET_DYN)')
 
     def main(self):
         for path in (self.daemon_bin, self.client_bin):
