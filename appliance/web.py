@@ -19,6 +19,7 @@ from gevent.pool import Pool
 from gevent.pywsgi import LoggingLogAdapter, WSGIServer
 
 from .gate import FairGate
+from .headers import Handler
 
 log = logging.getLogger('iso8583d.web')
 
@@ -171,7 +172,7 @@ def serve(web_cfg, app, http_metrics=None, ops_paths=()):
     wsgi = _bounded(app, web_cfg.threads, ops_paths)
     if http_metrics is not None:
         wsgi = _counted(wsgi, http_metrics, {r.rule for r in app.routes})
-    server = _Server((web_cfg.bind, web_cfg.port), wsgi,
+    server = _Server((web_cfg.bind, web_cfg.port), wsgi, handler_class=Handler,
                      spawn=Pool(web_cfg.max_connections), backlog=BACKLOG,
                      log=_access_log(), error_log=LoggingLogAdapter(log, logging.ERROR))
     server.idle_timeout = web_cfg.idle_timeout

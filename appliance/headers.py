@@ -1,0 +1,57 @@
+"""HTTP request headers for gevent.pywsgi, without the email package.
+
+pywsgi reads request headers with http.client.parse_headers, which hands the
+block to the email package's feed parser: ~40 µs per request on the 2-core
+development VM, about 8 % of what the bank spends on an inquiry. Here a
+block whose every line is a plain `token: value` is split directly, the way
+that parser stores such a line (name as sent, value without leading blanks
+and line end); any other block (a continuation line, a line without a
+colon, a name that is not an RFC 9110 token) goes to the standard parser
+as it is. Either way pywsgi gets the message it would have got.
+"""
+import re
+from http import client
+
+from gevent.pywsgi import OldMessage, WSGIHandler
+
+MAX_LINE = 65536      # http.client's limits on a header line and on their number
+MAX_HEADERS = 100
+_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
+_END = (b'\r\n', b'\n', b'')
+
+
+def parse_headers(rfile):
+    """The OldMessage pywsgi expects, read from `rfile` up to the blank line."""
+    lines = []
+    while True:
+        line = rfile.readline(MAX_LINE + 1)
+        if len(line) > MAX_LINE:
+            message = OldMessage()
+            message.status = 'Line too long'     # what pywsgi's own factory does
+            return message
+        lines.append(line)
+        if len(lines) > MAX_HEADERS:
+            raise client.HTTPException('got more than %d headers' % MAX_HEADERS)
+        if line in _END:
+            break
+    message = OldMessage()
+    for line in lines[:-1]:
+        name, colon, value = line.partition(b':')
+        value = value[:-2] if value.endswith(b'\r\n') else value.rstrip(b'\n')
+        # The email parser also ends a line at a lone CR: leave those to it.
+        if not colon or not _TOKEN.match(name) or b'\r' in value:
+            return _standard(lines)
+        message.set_raw(name.decode('iso-8859-1'), value.decode('iso-8859-1').lstrip(' \t'))
+    return message
+
+
+def _standard(lines):
+    from email.parser import Parser
+    return Parser(_class=OldMessage).parsestr(b''.join(lines).decode('iso-8859-1'))
+
+
+class Handler(WSGIHandler):
+    """pywsgi's handler with parse_headers."""
+
+    def MessageClass(self, rfile, *args):
+        return parse_headers(rfile)
