@@ -133,6 +133,7 @@ class HostMetrics:
         # One that does sets saf_configured and keeps the other two current.
         self.saf_configured = False
         self.saf_depth = 0
+        self.saf_owed = 0           # reversals owed, not queued yet (appliance.owed)
         self.saf_retries = 0
 
     def count(self, direction, msg):
@@ -284,6 +285,10 @@ def exposition(role, started, hosts, http, databases):
     out.family('iso8583d_saf_depth', 'gauge',
                'Reversals waiting in the store-and-forward queue (0: no queue configured).',
                [((('host', h.name),), h.metrics.saf_depth) for h in hosts])
+    out.family('iso8583d_reversals_owed', 'gauge',
+               'Reversals owed for answers the journal could not record, not in the '
+               'queue yet (the journal is unreachable); kept in reversals-owed-<host>.jsonl.',
+               [((('host', h.name),), h.metrics.saf_owed) for h in hosts])
     out.family('iso8583d_saf_retries_total', 'counter',
                'Store-and-forward resends of queued reversals.',
                [((('host', h.name),), h.metrics.saf_retries) for h in hosts])

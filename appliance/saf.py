@@ -89,6 +89,8 @@ class SafQueue:
 
     def step(self):
         now = self.clock()
+        if self.metrics is not None:
+            self.metrics.saf_owed = len(self.journal.owed)
         if now >= self._next_sweep:
             self._next_sweep = now + max(1.0, self.settings.orphan_after / 4)
             self.journal.settle_owed()

@@ -168,7 +168,7 @@ def link_state(host):
         'decode_errors': m.decode_errors,
         'unmatched': m.unmatched,
         'reversal_queue': {'configured': m.saf_configured, 'depth': m.saf_depth,
-                           'retries': m.saf_retries},
+                           'retries': m.saf_retries, 'owed': m.saf_owed},
     }
     for direction in (OUT, IN):
         values = list(m.recent[direction])
@@ -358,6 +358,8 @@ def _links_section(links, now):
         queue = link['reversal_queue']
         saf = (str(queue['depth']) if queue['configured']
                else '0 <span class="muted">(not configured)</span>')
+        if queue['owed']:
+            saf += ' <span class="badge down">+%d owed</span>' % queue['owed']
         rows.append(
             '<tr data-link="%s" data-state="%s"><td><b>%s</b></td>'
             '<td><span class="badge %s">%s</span></td>'

@@ -315,3 +315,30 @@ def test_a_reversal_owed_for_an_entry_the_database_lacks_is_reported_not_queued(
     J.Journal(db, 'kota_bogor', owed=owed).settle_owed()
     assert rows(db, J.SafEntry) == [] and len(owed) == 0
     assert 'journal entry 999: the reversal owed for it was not queued' in caplog.text
+
+
+def test_reversals_owed_while_the_journal_is_away_show_in_metrics_and_status(db, tmp_path,
+                                                                          monkeypatch):
+    from appliance.metrics import HostMetrics, HttpMetrics, exposition
+    from appliance.owed import OwedReversals
+    from appliance.saf import SafQueue, SafSettings
+    from appliance.status import _links_section, link_state
+    journal = J.Journal(db, 'kota_bogor', owed=OwedReversals(str(tmp_path / 'owed.jsonl')))
+    journal.owed.add(7, 'answered but not journalled', payment())
+
+    def database_away(*args):
+        raise OSError('could not connect to server')
+
+    monkeypatch.setattr(journal, 'unrecorded', database_away)
+    host = SimpleNamespace(name='kota_bogor', metrics=HostMetrics('kota_bogor'), link=None,
+                           is_up=False, config=SimpleNamespace(
+                               listen=True, bind='0.0.0.0', port=10002, ip='10.0.0.1'))
+    queue = SafQueue(journal, host, SafSettings(
+        max_attempts=10, max_age=3600, retry_interval=1, retry_max=1, orphan_after=60,
+        request_timeout=1.0))
+    with pytest.raises(OSError):
+        queue.step()                     # the SAF worker logs this and tries again
+    text = exposition('bank', 0.0, [host], HttpMetrics(), [])
+    assert 'iso8583d_reversals_owed{host="kota_bogor"} 1' in text
+    row = link_state(host)
+    assert '+1 owed' in _links_section([row], 0.0)
