@@ -89,11 +89,9 @@ class SafQueue:
 
     def step(self):
         now = self.clock()
-        if self.metrics is not None:
-            self.metrics.saf_owed = len(self.journal.owed)
         if now >= self._next_sweep:
             self._next_sweep = now + max(1.0, self.settings.orphan_after / 4)
-            self.journal.settle_owed()
+            self._settle_owed()
             self.journal.sweep(self.settings.orphan_after)
             self._expire_old(now)
         if self.metrics is not None and now >= self._next_depth:
@@ -105,6 +103,17 @@ class SafQueue:
         for entry in entries:
             self.pool.spawn(self.attempt, entry)
         return len(entries)
+
+    def _settle_owed(self):
+        """Queue the reversals owed (appliance.owed); one that cannot be
+        queued must not stop the sweep, so its failure is only logged."""
+        try:
+            self.journal.settle_owed()
+        except Exception as e:
+            log.error('[host_%s] %d owed reversal(s) not queued yet: %s', self.host,
+                      len(self.journal.owed), e)
+        if self.metrics is not None:
+            self.metrics.saf_owed = len(self.journal.owed)
 
     def depth(self):
         """Reversals of this host still queued."""
