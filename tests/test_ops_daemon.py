@@ -149,8 +149,9 @@ def test_the_bank_status_shows_the_pemda_link_up_with_a_recent_echo(chain):
     assert row['echo'] == 'received'            # the pemda connects, so it echoes
     assert snap['now'] - row['last_echo'] < LINK_TIMEOUT
     assert snap['now'] - row['since'] < 30
-    # The bank's pemda link has a store-and-forward reversal queue, empty.
-    assert row['reversal_queue'] == {'configured': True, 'depth': 0, 'retries': 0}
+    # The bank's pemda link has a store-and-forward reversal queue, empty,
+    # and no reversal owed.
+    assert row['reversal_queue'] == {'configured': True, 'depth': 0, 'retries': 0, 'owed': 0}
 
     code, headers, page = get(chain.web, '/status')
     assert code == 200 and headers['Content-Type'] == 'text/html; charset=utf-8'
