@@ -89,9 +89,12 @@ class SafQueue:
 
     def step(self):
         now = self.clock()
-        if now >= self._next_sweep:
+        sweep = now >= self._next_sweep
+        if self.journal.owed:
+            # Every pass while any are owed: the teller was told "reversed".
+            self._settle_owed(log_failure=sweep)
+        if sweep:
             self._next_sweep = now + max(1.0, self.settings.orphan_after / 4)
-            self._settle_owed()
             self.journal.sweep(self.settings.orphan_after)
             self._expire_old(now)
         if self.metrics is not None and now >= self._next_depth:
@@ -104,14 +107,16 @@ class SafQueue:
             self.pool.spawn(self.attempt, entry)
         return len(entries)
 
-    def _settle_owed(self):
+    def _settle_owed(self, log_failure):
         """Queue the reversals owed (appliance.owed); one that cannot be
-        queued must not stop the sweep, so its failure is only logged."""
+        queued must not stop the sweep, so its failure is only logged, at
+        the sweep's pace rather than on every pass."""
         try:
             self.journal.settle_owed()
         except Exception as e:
-            log.error('[host_%s] %d owed reversal(s) not queued yet: %s', self.host,
-                      len(self.journal.owed), e)
+            if log_failure:
+                log.error('[host_%s] %d owed reversal(s) not queued yet: %s', self.host,
+                          len(self.journal.owed), e)
         if self.metrics is not None:
             self.metrics.saf_owed = len(self.journal.owed)
 

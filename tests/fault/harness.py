@@ -19,6 +19,7 @@ from appliance import journal as J  # noqa: E402
 from appliance.config import resolve_db_url  # noqa: E402
 from appliance.db import open_database  # noqa: E402
 from appliance.models import PembayaranSppt, key_matches  # noqa: E402
+from appliance.owed import OwedReversals  # noqa: E402
 from appliance.pbb.invoice import InvoiceId  # noqa: E402
 from daemon import Daemon, free_port, run_cli, seed_config  # noqa: E402
 
@@ -159,7 +160,10 @@ class Chain:
                 self.journal_db)
             sending = J.JournalEntry.select().where(
                 J.JournalEntry.state == J.SENDING).count(self.journal_db)
-        return queued + sending
+        # Reversals the bank owes but has not queued yet (its journal was away).
+        owed = len(OwedReversals(os.path.join(self.bank_data,
+                                              'reversals-owed-kota_bogor.jsonl')))
+        return queued + sending + owed
 
     def wait_drained(self, timeout=90):
         started = time.monotonic()
