@@ -10,6 +10,8 @@ from appliance import journal as J
 from appliance import teller
 from appliance.db import open_database
 from appliance.link import AnswerLost, LinkDown, RequestTimeout
+from appliance.owed import OwedReversals
+from appliance.saf import SafQueue, SafSettings
 from appliance.pbb.request import RequestBuilder
 
 INVOICE = '3271010001007002701995'
@@ -253,14 +255,23 @@ def test_an_answer_that_cannot_be_recorded_is_68_and_its_reversal_is_queued(db, 
     assert J.loaded(rows(db, J.SafEntry)[0].request).mti == '0400'
 
 
+def database_away(*args):
+    raise OSError('could not connect to server')
+
+
+def saf_queue(journal, gateway):
+    """The bank's reversal queue for `journal`, as its start() makes it."""
+    return SafQueue(journal, gateway, SafSettings(
+        max_attempts=10, max_age=3600, retry_interval=1, retry_max=1, orphan_after=60,
+        request_timeout=1.0))
+
+
 def test_a_reversal_owed_is_kept_on_disk_and_queued_after_a_restart(db, tmp_path,
                                                                     monkeypatch):
     """The answer's write landed but reported a failure, so the teller hears
     68; queuing the reversal fails too (the database went away), and the
     process stops. The entry reads `answered`, which no sweep reverses: only
     the owed file remembers the promise, and the next process keeps it."""
-    from appliance.owed import OwedReversals
-    from appliance.saf import SafQueue, SafSettings
     path = str(tmp_path / 'reversals-owed-kota_bogor.jsonl')
     journal = J.Journal(db, 'kota_bogor', owed=OwedReversals(path))
     recorded = journal.answered
@@ -268,9 +279,6 @@ def test_a_reversal_owed_is_kept_on_disk_and_queued_after_a_restart(db, tmp_path
     def answered_then_fail(entry, code, result):
         recorded(entry, code, result)
         raise OSError('server closed the connection unexpectedly')
-
-    def database_away(*args):
-        raise OSError('could not connect to server')
 
     monkeypatch.setattr(journal, 'answered', answered_then_fail)
     monkeypatch.setattr(journal, 'unrecorded', database_away)
@@ -283,9 +291,7 @@ def test_a_reversal_owed_is_kept_on_disk_and_queued_after_a_restart(db, tmp_path
     # The next process: its SAF queue's first pass queues what is owed.
     restarted = J.Journal(db, 'kota_bogor', owed=OwedReversals(path))
     gateway = SimpleNamespace(is_up=False)
-    SafQueue(restarted, gateway, SafSettings(
-        max_attempts=10, max_age=3600, retry_interval=1, retry_max=1, orphan_after=60,
-        request_timeout=1.0)).step()
+    saf_queue(restarted, gateway).step()
     (entry,) = rows(db, J.JournalEntry)
     (saf,) = rows(db, J.SafEntry)
     assert (entry.state, saf.journal_id, saf.reason) == ('unrecorded', entry.id, 'unrecorded')
@@ -294,7 +300,6 @@ def test_a_reversal_owed_is_kept_on_disk_and_queued_after_a_restart(db, tmp_path
 
 
 def test_an_owed_file_with_a_torn_last_line_keeps_the_promises_before_it(tmp_path):
-    from appliance.owed import OwedReversals
     path = str(tmp_path / 'owed.jsonl')
     owed = OwedReversals(path)
     owed.add(7, 'answered but not journalled', payment())
@@ -309,7 +314,6 @@ def test_an_owed_file_with_a_torn_last_line_keeps_the_promises_before_it(tmp_pat
 
 def test_a_reversal_owed_for_an_entry_the_database_lacks_is_reported_not_queued(
         db, tmp_path, caplog):
-    from appliance.owed import OwedReversals
     owed = OwedReversals(str(tmp_path / 'owed.jsonl'))
     owed.add(999, 'answered but not journalled', payment())
     J.Journal(db, 'kota_bogor', owed=owed).settle_owed()
@@ -320,23 +324,15 @@ def test_a_reversal_owed_for_an_entry_the_database_lacks_is_reported_not_queued(
 def test_reversals_owed_while_the_journal_is_away_show_in_metrics_and_status(
         db, tmp_path, monkeypatch, caplog):
     from appliance.metrics import HostMetrics, HttpMetrics, exposition
-    from appliance.owed import OwedReversals
-    from appliance.saf import SafQueue, SafSettings
     from appliance.status import _links_section, link_state
     journal = J.Journal(db, 'kota_bogor', owed=OwedReversals(str(tmp_path / 'owed.jsonl')))
     journal.owed.add(7, 'answered but not journalled', payment())
-
-    def database_away(*args):
-        raise OSError('could not connect to server')
 
     monkeypatch.setattr(journal, 'unrecorded', database_away)
     host = SimpleNamespace(name='kota_bogor', metrics=HostMetrics('kota_bogor'), link=None,
                            is_up=False, config=SimpleNamespace(
                                listen=True, bind='0.0.0.0', port=10002, ip='10.0.0.1'))
-    queue = SafQueue(journal, host, SafSettings(
-        max_attempts=10, max_age=3600, retry_interval=1, retry_max=1, orphan_after=60,
-        request_timeout=1.0))
-    queue.step()                         # logged; the sweep goes on and retries later
+    saf_queue(journal, host).step()      # logged; the sweep goes on and retries later
     assert 'owed reversal(s) not queued yet: could not connect' in caplog.text
     text = exposition('bank', 0.0, [host], HttpMetrics(), [])
     assert 'iso8583d_reversals_owed{host="kota_bogor"} 1' in text

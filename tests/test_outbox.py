@@ -4,11 +4,9 @@ reported once."""
 import socket
 
 import gevent
-from gevent.event import Event
 import pytest
 
 from appliance.outbox import Outbox
-from appliance.taskgroup import TaskGroup
 
 
 class CountingSocket:
@@ -87,31 +85,3 @@ def test_a_failed_write_is_reported_and_nothing_is_written_after_close():
     outbox.put(b'more')
     gevent.sleep(0.05)
     assert len(reasons) == 1
-
-
-def test_a_task_group_runs_at_most_its_limit_and_joins_when_all_are_done():
-    group = TaskGroup(3)
-    running, peak, release = [0], [0], Event()
-
-    def task():
-        running[0] += 1
-        peak[0] = max(peak[0], running[0])
-        release.wait()
-        running[0] -= 1
-
-    spawner = gevent.spawn(lambda: [group.spawn(task) for _ in range(10)])
-    gevent.sleep(0.05)
-    assert (len(group), running[0], spawner.ready()) == (3, 3, False)   # the spawner waits
-    assert not group.join(timeout=0.05)
-    release.set()
-    spawner.join(timeout=5)
-    assert group.join(timeout=5) and len(group) == 0 and peak[0] == 3
-
-
-def test_a_failing_task_is_logged_and_frees_its_place(caplog):
-    group = TaskGroup(1)
-    group.spawn(lambda: 1 / 0)
-    done = []
-    group.spawn(done.append, 'next')
-    assert group.join(timeout=5) and done == ['next']
-    assert 'Task' in caplog.text and 'ZeroDivisionError' in caplog.text
