@@ -121,6 +121,7 @@ class Link:
         if reason:
             log.info('%s Close: %s', self.prefix, reason)
         self.outbox.close()
+        self.handlers.close()
         try:
             self.sock.close()
         except OSError:
