@@ -152,6 +152,42 @@ class PostgresStore(PooledPostgresqlDatabase):
         runs without the BEGIN and COMMIT round trips."""
         return nullcontext()
 
+    # BEGIN travels with the transaction's first statement ("BEGIN; ..." in
+    # one simple query; the server keeps the transaction open after it), which
+    # spares every transaction a round trip: a seventh of a payment's. Every
+    # statement goes through execute_sql, so none can slip in before the BEGIN.
+    # The connection a BEGIN waits for is named, so no other one takes it.
+
+    def begin(self, isolation_level=None):
+        if isolation_level or self._isolation_level:
+            return super().begin(isolation_level)
+        if self.is_closed():
+            self.connect()
+        self._state.begin_pending = self._state.conn
+
+    def execute_sql(self, sql, params=None):
+        if self._take_pending_begin():
+            sql = 'BEGIN; ' + sql
+        return super().execute_sql(sql, params)
+
+    def commit(self):
+        if self._take_pending_begin():
+            return None         # nothing was sent: nothing to commit
+        return super().commit()
+
+    def rollback(self):
+        if self._take_pending_begin():
+            return None
+        return super().rollback()
+
+    def _take_pending_begin(self):
+        state = self._state
+        pending = getattr(state, 'begin_pending', None)
+        if pending is None:
+            return False
+        state.begin_pending = None
+        return pending is state.conn
+
 
 _MARK = '\x00iso8583d-param:'
 

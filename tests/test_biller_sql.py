@@ -121,3 +121,45 @@ def test_a_pooled_postgresql_connection_is_pinged_only_after_sitting_idle(
         database.execute_sql('SELECT 1')
     assert pings == [1]
     database.close_all()
+
+
+
+class _CountedCursor:
+    """A cursor that notes the first word of each statement it sends (one
+    round trip each), with the BEGIN that rides in front of one."""
+
+    def __init__(self, inner, sent):
+        self._inner, self._sent = inner, sent
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def execute(self, sql, params=None):
+        words = sql.split(' ', 2)
+        self._sent.append(' '.join(words[:2]) if words[0] == 'BEGIN;' else words[0])
+        return self._inner.execute(sql, params)
+
+
+@pytest.mark.pg
+def test_a_postgresql_payment_takes_five_round_trips_with_begin_sent_with_the_claim(
+        pg_schema_url, monkeypatch):
+    from datetime import date
+    from test_biller import add_bill, pay, payment, rows
+    from appliance.pbb import demo
+    database = open_database(pg_schema_url)
+    demo.create_tables(database)
+    demo.load_demo(database, bills=2)
+    add_bill(database, RECENT_INVOICE, 100000, date(2015, 8, 31))
+    biller = Biller(make_settings(), database, clock=lambda: NOW)
+    assert pay(biller)[39] == '00'              # its statements are now prepared
+    due = int(biller.handle(inquiry(RECENT_INVOICE))[4])
+    sent, real = [], database.cursor
+    monkeypatch.setattr(database, 'cursor', lambda *a, **k: _CountedCursor(real(*a, **k), sent))
+    paid = biller.handle(payment(RECENT_INVOICE, due, '0719054952', '054238'))
+    monkeypatch.undo()
+    assert paid[39] == '00', paid
+    # The claim (which also looks for a payment this one repeats), the bill,
+    # pembayaran_sppt, our record; BEGIN rides with the first of them.
+    assert sent == ['BEGIN; EXECUTE', 'EXECUTE', 'EXECUTE', 'EXECUTE', 'COMMIT']
+    assert rows(database, Sppt, RECENT_INVOICE)[0]['status_pembayaran_sppt'] == '1'
+    database.close_all()

@@ -130,13 +130,11 @@ class Biller:
 
     def _settle(self, invoice, request, response):
         """Book the payment, or find the one it repeats; the Payment record."""
-        earlier = self._same_payment(invoice, request)
-        if earlier is not None:
-            return _repeated(earlier)
         # Claim the bill before reading it: the row lock the claim takes (or
         # waits for) makes every later read see what a concurrent winner
-        # committed. A refusal below rolls the claim back.
-        claimed = self._mark_paid(invoice)
+        # committed. A refusal below rolls the claim back. A repeat of a
+        # payment we booked (even one reversed since) claims nothing.
+        claimed = self._mark_paid(invoice, request)
         priced = self._price(invoice, paying=True)
         response[62] = priced.profile
         if not claimed:
@@ -155,10 +153,12 @@ class Biller:
             raise Refusal(OTHER_ERROR, 'payment without an earlier inquiry')
         return self._book(invoice, request, priced)
 
-    def _mark_paid(self, invoice):
-        """Set the bill paid unless it already is; True when this call did it."""
+    def _mark_paid(self, invoice, request):
+        """Set the bill paid unless it already is or this request repeats a
+        payment of ours; True when this call did it."""
         values = invoice.key()
-        values['paid'] = PAID
+        values.update(paid=PAID, invoice_id=invoice.text, ntb=request.get(48, ''),
+                      stan=request.get(11, ''))
         return self.sql.mark_paid.execute(self.db, values).rowcount == 1
 
     def _book(self, invoice, request, priced):
@@ -300,7 +300,7 @@ class _Queries:
     """The biller's hot queries, compiled once for its database (see
     appliance.db.Prepared): an inquiry then costs two statements (its
     record shared with other inquiries, see _GroupWriter) and a payment
-    five between BEGIN and COMMIT, without peewee building any SQL."""
+    four between BEGIN and COMMIT, without peewee building any SQL."""
 
     # The bill's columns _price reads, then its place names.
     BILL_COLUMNS = (Sppt.status_pembayaran_sppt, Sppt.nm_wp_sppt, Sppt.jln_wp_sppt,
@@ -325,8 +325,13 @@ class _Queries:
                                  Inquiry.amount, Inquiry.created_at)}),
             model_fields(Inquiry))
         status = Sppt.status_pembayaran_sppt
+        # The claim also looks for the payment a request repeats (by the
+        # unique invoice, NTB and STAN), sparing a fresh payment that lookup.
+        same = ((Payment.invoice_id == param('invoice_id')) & (Payment.ntb == param('ntb'))
+                & (Payment.stan == param('stan')))
         self.mark_paid = Prepared(db, Sppt.update({status: param('paid')}).where(
-            key_matches(Sppt, key) & ((status != param('paid')) | status.is_null())))
+            key_matches(Sppt, key) & ((status != param('paid')) | status.is_null())
+            & ~fn.EXISTS(Payment.select(SQL('1')).where(same))))
         sequence = PembayaranSppt.pembayaran_sppt_ke
         self.last_sequence = Prepared(db, PembayaranSppt.select(fn.MAX(sequence)).where(
             key_matches(PembayaranSppt, key)))
@@ -350,9 +355,7 @@ class _Queries:
              if field is not Payment.reversed_at}), model_fields(Payment),
             suffix=' ON CONFLICT (%s) DO NOTHING' % quoted(db, Payment.ntp))
         self._payment_fields = tuple(Payment._meta.sorted_fields)
-        self.same_payment = Prepared(db, Payment.select(*self._payment_fields).where(
-            (Payment.invoice_id == param('invoice_id')) & (Payment.ntb == param('ntb'))
-            & (Payment.stan == param('stan'))))
+        self.same_payment = Prepared(db, Payment.select(*self._payment_fields).where(same))
 
     def _bill_query(self, key):
         paid = PembayaranSppt.jml_sppt_yg_dibayar
