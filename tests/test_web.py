@@ -243,6 +243,18 @@ def test_the_access_log_goes_to_logging_not_stderr(teller_web, http, caplog, cap
     assert any('"POST /rpc HTTP/1.1" 200' in m for m in caplog.messages)
 
 
+def test_no_access_line_is_formatted_when_the_access_log_is_off(teller_web, http, caplog,
+                                                                 monkeypatch):
+    from gevent.pywsgi import WSGIHandler
+    formatted = []
+    real = WSGIHandler.format_request
+    monkeypatch.setattr(WSGIHandler, 'format_request',
+                        lambda handler: formatted.append(1) or real(handler))
+    with caplog.at_level(logging.INFO, logger='iso8583d.web'):
+        answer = http(teller_web().port, 'POST', '/rpc', INQUIRY)
+    assert answer.status == 200 and formatted == []
+
+
 def test_an_idle_connection_is_closed_after_idle_timeout_and_others_are_served(http):
     cfg = WebConfig(bind='127.0.0.1', port=0, threads=2, idle_timeout=0.3)
     app = bottle.Bottle()
