@@ -202,13 +202,12 @@ class Journal:
                    amount=int(msg.get(4) or 0), idem_key=idem_key, state=SENDING,
                    code='', result='', message='',
                    request=stored(msg), owner=self.owner, created_at=now, updated_at=now)
+        try:
+            return self.db.write_one(lambda: self.sql.insert_entry(self.db, row))
+        except IntegrityError:
+            if idem_key is None:
+                raise
         with self.db.connection_context():
-            try:
-                with self.db.single_write():
-                    return self.sql.insert_entry(self.db, row)
-            except IntegrityError:
-                if idem_key is None:
-                    raise
             earlier = JournalEntry.select().where(
                 JournalEntry.idem_key == idem_key).get_or_none(self.db)
         if earlier is None:     # released between our insert and our read
@@ -220,8 +219,7 @@ class Journal:
     def answered(self, entry_id, code, result):
         values = dict(id=entry_id, state=ANSWERED, code=code or '', result=json.dumps(result),
                       now=self.clock(), sending=SENDING)
-        with self.db.connection_context(), self.db.single_write():
-            self.sql.answer.execute(self.db, values)
+        self.db.write_one(lambda: self.sql.answer.execute(self.db, values))
 
     def unsent(self, entry_id, message):
         """Nothing went out: release the idempotency key."""

@@ -75,7 +75,7 @@ def test_the_group_writer_is_free_again_after_an_error(monkeypatch):
     writer = biller_module._GroupWriter(None, None)
     with pytest.raises(AttributeError):
         writer.record({'invoice_id': SEED_INVOICE})
-    assert (writer.busy, writer.queue) == (False, [])
+    assert (writer.group.busy, writer.group.queue) == (False, [])
 
 
 @pytest.mark.parametrize('returning', [True, False])
@@ -93,7 +93,7 @@ def test_each_payment_of_a_bill_gets_the_next_sequence_number_with_or_without_re
 
 def test_a_caller_killed_while_it_waits_does_not_stop_the_groups_after_it(
         biller, db):  # noqa: F811
-    writer = biller.inquiries
+    writer = biller.inquiries.group
     writer.busy = True                        # as if a group were being written
     waiting = gevent.spawn(biller.handle, inquiry())
     gevent.sleep(0.01)

@@ -14,11 +14,10 @@ import secrets
 from collections import namedtuple
 from datetime import datetime
 
-import gevent
-from gevent.event import Event
 from peewee import JOIN, SQL, SqliteDatabase, fn
 
 from appliance.db import Prepared, has_returning, model_fields, param, quoted
+from appliance.groupcommit import GroupCommit
 from appliance.iso.mask import mask_bits
 from appliance.iso.message import COPY_BITS
 from appliance.models import (BILL_KEY, LIVE, PAID, REVERSED, UNPAID, Inquiry,
@@ -385,68 +384,17 @@ class _Queries:
 
 
 class _GroupWriter:
-    """Rows of one INSERT written in shared transactions (group commit).
-
-    One group is written at a time. A caller that finds no write going on
-    leads: it yields once, so that the handlers already woken by the same read
-    from the link can queue their rows, then writes every queued row in one
-    write transaction on its own connection. Rows queued while a write is
-    going on form the next group, led by the first of them once that write
-    is done. Every caller returns only once its row is committed (or raises
-    its group's error), as with a transaction of its own; under load many
-    rows share one commit, which was most of what an inquiry's record cost
-    (on SQLite a WAL append and its locks, on PostgreSQL three round trips).
-    """
+    """Rows of one INSERT written in shared transactions (appliance.groupcommit):
+    under load many inquiries' records share one commit, which was most of
+    what a record cost (on SQLite a WAL append and its locks, on PostgreSQL
+    three round trips). Each inquiry is answered once its row is committed."""
 
     def __init__(self, db, insert):
         self.db, self.insert = db, insert
-        self.queue = []
-        self.busy = False
+        self.group = GroupCommit(self._write)
 
     def record(self, values):
-        entry = _Entry(values)
-        self.queue.append(entry)
-        if self.busy:
-            try:
-                entry.wake.wait()
-            except BaseException:
-                self._abandon(entry)
-                raise
-            if not entry.lead:
-                if entry.error is not None:
-                    raise entry.error
-                return
-        self.busy = True
-        batch = []
-        try:
-            gevent.sleep(0)
-            batch, self.queue = self.queue, []
-            self._write([e.values for e in batch])
-        except BaseException as error:
-            for other in batch:
-                other.error = error if isinstance(error, Exception) else RuntimeError(
-                    'the writer of this group was interrupted (%r)' % (error,))
-            raise
-        finally:
-            for other in batch:
-                if other is not entry:
-                    other.wake.set()
-            if self.queue:
-                self.queue[0].lead = True         # the next group's writer
-                self.queue[0].wake.set()
-            else:
-                self.busy = False
-
-    def _abandon(self, entry):
-        """A waiting caller was killed: take its row out, pass on a lead."""
-        if entry in self.queue:
-            self.queue.remove(entry)
-        if entry.lead:
-            if self.queue:
-                self.queue[0].lead = True
-                self.queue[0].wake.set()
-            else:
-                self.busy = False
+        self.group.submit(values)
 
     def _write(self, rows):
         params = [self.insert.params(row) for row in rows]
@@ -460,16 +408,7 @@ class _GroupWriter:
                 head, _, row = self.insert.sql.partition(' VALUES ')
                 self.db.execute_sql('%s VALUES %s' % (head, ', '.join([row] * len(rows))),
                                     [value for values in params for value in values])
-
-
-class _Entry:
-    __slots__ = ('values', 'wake', 'lead', 'error')
-
-    def __init__(self, values):
-        self.values = values
-        self.wake = Event()
-        self.lead = False
-        self.error = None
+        return [None] * len(rows)
 
 
 def _whole(value):
