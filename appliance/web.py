@@ -156,13 +156,25 @@ def _buffer_body(environ, max_body):
 
 
 class _Handler(headers.Handler):
-    """pywsgi's handler, headers.Handler's header parser, and no access line
-    formatted when nothing writes it (pywsgi formats one for every request
-    whatever its log: 3 % of the bank's CPU per inquiry)."""
+    """pywsgi's handler with headers.Handler's header parser, made cheaper
+    per request in two ways: no access line formatted when nothing writes
+    it (pywsgi formats one whatever its log: 3 % of the bank's CPU per
+    inquiry), and an answer sent by one `send` when it fits the socket's
+    buffer (gevent's sendall first asks the kernel for that buffer's size:
+    a system call per answer)."""
 
     def log_request(self):
         if self.server.access_log:
             super().log_request()
+
+    def _sendall(self, data):
+        try:
+            sent = self.socket.send(data)
+        except OSError:
+            sent = 0            # sendall meets the error again and reports it as pywsgi does
+        self.response_length += sent
+        if sent < len(data):
+            super()._sendall(memoryview(data)[sent:])
 
 
 class _Server(WSGIServer):

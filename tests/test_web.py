@@ -255,6 +255,37 @@ def test_no_access_line_is_formatted_when_the_access_log_is_off(teller_web, http
     assert answer.status == 200 and formatted == []
 
 
+def test_an_answer_leaves_in_one_send_and_one_larger_than_the_socket_buffer_whole(
+        monkeypatch):
+    from gevent import socket as gsocket
+    sendalls, port = [], []
+    real = gsocket.socket.sendall
+
+    def sendall(sock, data, *args):
+        if sock.getsockname()[1] in port:                  # the server's side only
+            sendalls.append(len(data))
+        return real(sock, data, *args)
+    monkeypatch.setattr(gsocket.socket, 'sendall', sendall)
+    big = bytes(range(256)) * (16 * 1024)                 # 4 MiB: beyond any socket buffer
+    app = bottle.Bottle()
+    app.route('/small', 'GET', lambda: {'pong': True})
+    app.route('/big', 'GET', lambda: big)
+    server = web.serve(WebConfig(bind='127.0.0.1', port=0, threads=2), app)
+    port.append(server.server_port)
+    conn = http.client.HTTPConnection('127.0.0.1', server.server_port, timeout=10)
+    try:
+        conn.request('GET', '/small')
+        assert json.loads(conn.getresponse().read()) == {'pong': True}
+        assert sendalls == []                              # one send did it
+        conn.request('GET', '/big')
+        answer = conn.getresponse()
+        assert answer.status == 200 and answer.read() == big
+        assert sendalls and sendalls[0] < len(big)         # the rest, after a partial send
+    finally:
+        conn.close()
+        server.stop(timeout=1)
+
+
 def test_an_idle_connection_is_closed_after_idle_timeout_and_others_are_served(http):
     cfg = WebConfig(bind='127.0.0.1', port=0, threads=2, idle_timeout=0.3)
     app = bottle.Bottle()
