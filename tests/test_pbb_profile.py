@@ -76,3 +76,9 @@ def test_any_text_and_amounts_give_277_printable_characters(name, village, area,
     text = profile.build('3271010001007002701995', facts, Amounts(principal, principal, 0))
     assert len(text) == 277
     assert all(' ' <= c <= '~' for c in text)
+
+
+@given(st.text(max_size=60), st.integers(min_value=1, max_value=40))
+def test_a_text_field_is_each_character_in_printable_ascii_or_a_space(text, width):
+    expected = ''.join(c if ' ' <= c <= '~' else ' ' for c in text)[:width].ljust(width)
+    assert profile.text_field(text, width) == expected

@@ -39,8 +39,10 @@ class BillFacts:
 
 def text_field(value, width):
     """Left-justified, space-padded, truncated; non-printable-ASCII -> space."""
-    clean = ''.join(c if ' ' <= c <= '~' else ' ' for c in str(value or ''))
-    return clean[:width].ljust(width)
+    text = str(value or '')
+    if not (text.isascii() and text.isprintable()):      # else already clean: most names
+        text = ''.join(c if ' ' <= c <= '~' else ' ' for c in text)
+    return text[:width].ljust(width)
 
 
 def number_field(value, width):
