@@ -55,6 +55,8 @@ class GroupCommit:
             for other in batch:
                 if other is not entry:
                     other.wake.set()
+            if entry in self.queue:               # killed before it took the group
+                self.queue.remove(entry)
             if self.queue:
                 self.queue[0].lead = True         # the next group's writer
                 self.queue[0].wake.set()

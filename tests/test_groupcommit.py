@@ -149,3 +149,24 @@ def test_a_failed_commit_fails_every_writer_of_its_group(tmp_path, monkeypatch):
     assert all(isinstance(o, OperationalError) for o in outcomes), outcomes
     assert _entries(journal) == {}
     db.close_all()
+
+
+def test_a_leader_killed_before_it_writes_hands_the_group_to_the_next_writer(monkeypatch):
+    from appliance import groupcommit
+    groups, real_sleep, calls = [], gevent.sleep, []
+
+    def killed_in_its_first_yield(seconds=0):
+        real_sleep(0)                      # 'b' queues behind the leader meanwhile
+        calls.append(1)
+        if len(calls) == 1:
+            raise gevent.GreenletExit      # as a kill or an outer Timeout would
+    monkeypatch.setattr(groupcommit.gevent, 'sleep', killed_in_its_first_yield)
+
+    def write(items):
+        groups.append(list(items))
+        return list(items)
+    commit = GroupCommit(write)
+    leader = gevent.spawn(commit.submit, 'a')
+    follower = gevent.spawn(commit.submit, 'b')
+    assert follower.get(timeout=5) == 'b' and leader.dead
+    assert groups == [['b']] and (commit.busy, commit.queue) == (False, [])
