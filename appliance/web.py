@@ -169,9 +169,9 @@ class _Handler(headers.Handler):
 
     def _sendall(self, data):
         try:
-            sent = self.socket.send(data)
-        except OSError:
-            sent = 0            # sendall meets the error again and reports it as pywsgi does
+            sent = self.socket.send(data, 0, 0.0)      # never waits: sendall does that below
+        except OSError:         # would block (sendall waits) or failed (sendall reports it)
+            sent = 0
         self.response_length += sent
         if sent < len(data):
             super()._sendall(memoryview(data)[sent:])

@@ -5,7 +5,7 @@ import gevent
 import pytest
 from peewee import IntegrityError, OperationalError
 
-from appliance.db import open_database
+from appliance.db import SqliteStore, open_database
 from appliance.groupcommit import GroupCommit
 from appliance.iso.message import Message
 from appliance.journal import Duplicate, Journal, JournalEntry, create_tables
@@ -96,7 +96,7 @@ def test_concurrent_journal_writes_each_get_their_entry_and_a_duplicate_only_its
     assert all(isinstance(i, int) for i in ids) and len(set(ids)) == 10
     assert isinstance(refused, Duplicate)
     assert set(_entries(journal)) == {'k%d' % n for n in range(1, 12)}
-    if journal.db.__class__.__name__ == 'SqliteStore':
+    if isinstance(journal.db, SqliteStore):
         assert len(transactions) < 5          # shared commits (10 writes)
     answers = _together([lambda i=i: journal.answered(i, '00', {'code': 0}) for i in ids])
     assert answers == [None] * 10 and set(_entries(journal).values()) == {'answered', 'sending'}
