@@ -42,11 +42,19 @@ demo: venv
 # Codec, link and end-to-end benchmarks side by side (README.md, "Performance"):
 # prints the table, writes build/bench/latest.json. Needs wrk and PostgreSQL.
 # BENCH_ARGS='--only codec,link' or '--quick' for a part or a smoke run.
-.PHONY: bench
-bench: $(VENV)/.bench
+.PHONY: bench bench-ab wrk
+bench: $(VENV)/.bench wrk
+	$(PY) tests/bench/run.py $(BENCH_ARGS)
+
+# A change against the commit before it, interleaved (tests/bench/ab.py):
+# make bench-ab OLD=<commit> [BENCH_ARGS='--rounds 3 --only link,sqlite-inquiry']
+bench-ab: $(VENV)/.bench wrk
+	@test -n "$(OLD)" || { echo 'usage: make bench-ab OLD=<commit>'; exit 2; }
+	$(PY) tests/bench/ab.py $(OLD) $(BENCH_ARGS)
+
+wrk:
 	@command -v wrk >/dev/null || { apt-get install -y wrk || \
 	    { apt-get update && apt-get install -y wrk; }; }
-	$(PY) tests/bench/run.py $(BENCH_ARGS)
 
 $(VENV)/.bench: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e '.[bench]'

@@ -183,6 +183,13 @@ class Process:
         return code
 
 
+def started_in(tree):
+    """Process arguments that make a child import `appliance` from another
+    checkout (ab.py): it starts in that tree's root, which also comes first
+    on PYTHONPATH. None: this checkout."""
+    return {} if tree is None else {'cwd': tree, 'env': {'PYTHONPATH': tree}}
+
+
 def wait_port(port, timeout=20, proc=None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

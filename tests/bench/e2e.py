@@ -26,7 +26,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import gevent
 
-from common import HERE, PYTHON, TESTS, Process, Usage, free_port, rss_mb, say, wait_port
+from common import (HERE, PYTHON, TESTS, Process, Usage, free_port, rss_mb, say,
+                    started_in, wait_port)
 
 SEED_DIR = os.path.join(TESTS, 'seed')
 SEED_INVOICE = '3271010001007002701995'
@@ -68,8 +69,10 @@ def pg_schema_url(schema):
 class Chain:
     """A pemda on `kind` ('sqlite' or 'postgresql') and a bank, linked."""
 
-    def __init__(self, workdir, kind, bills):
+    def __init__(self, workdir, kind, bills, tree=None):
+        """`tree`: run the daemons from that checkout (ab.py), not this one."""
         self.workdir, self.kind = workdir, kind
+        started_from = started_in(tree)
         self.iso, self.web = free_port(), free_port()
         self.url = 'http://127.0.0.1:%d/rpc' % self.web
         self.schema = None
@@ -94,11 +97,11 @@ class Chain:
         self.bank = Process('bank-' + kind, [
             PYTHON, '-m', 'appliance', '--role', 'bank', '--conf-dir',
             os.path.join(workdir, 'bank.d'), '--data-dir', os.path.join(workdir, 'bank-data')],
-            workdir)
+            workdir, **started_from)
         wait_port(self.web, proc=self.bank)
         self.pemda = Process('pemda-' + kind, [
             PYTHON, '-m', 'appliance', '--role', 'pemda', '--conf-dir', self.pemda_conf,
-            '--data-dir', self.data_dir], workdir)
+            '--data-dir', self.data_dir], workdir, **started_from)
         self._wait_ready()
         gevent.sleep(1.0)        # let start-up settle before reading idle memory
         self.idle_rss = {'bank': round(rss_mb(self.bank.pid), 1),

@@ -42,7 +42,7 @@ import gevent
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from common import (PYTHON, Process, cpu_seconds, free_port, latency_ms,  # noqa: E402
-                    machine_busy_seconds, rss_mb, say, wait_port)
+                    machine_busy_seconds, rss_mb, say, started_in, wait_port)
 
 LEVELS = (1, 10, 100)
 WARMUP = 0.5
@@ -260,9 +260,11 @@ def _window(sock, level, seconds, request, size, meter):
 
 # -- the driver ----------------------------------------------------------------
 
-def run(workdir, levels=LEVELS, seconds=3.0):
-    """Both pairs, level by level, interleaved; one dict per level."""
+def run(workdir, levels=LEVELS, seconds=3.0, tree=None):
+    """Both pairs, level by level, interleaved; one dict per level. `tree`:
+    our side imports `appliance` from that checkout (ab.py)."""
     here = os.path.abspath(__file__)
+    ours_from = started_in(tree)
     rows = []
     for level in levels:
         row = {'in_flight': level}
@@ -271,10 +273,10 @@ def run(workdir, levels=LEVELS, seconds=3.0):
             if kind == 'ours':
                 # The pemda side starts first and retries until the bank listens.
                 answerer = Process('link-pemda-%d' % level, [PYTHON, here, 'pemda', str(port)],
-                                   workdir)
+                                   workdir, **ours_from)
                 sender = Process('link-bank-%d' % level, [
                     PYTHON, here, 'bank', str(port), str(level), str(seconds),
-                    str(answerer.pid)], workdir)
+                    str(answerer.pid)], workdir, **ours_from)
             else:
                 answerer = Process('raw-server-%d' % level, [PYTHON, here, 'raw-server',
                                                             str(port)], workdir)
