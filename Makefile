@@ -73,7 +73,7 @@ DEB_VERSION   := $(shell sed -n "s/^__version__ = ['\"]\(.*\)['\"]/\1/p" applian
 DEB_ARCH      := $(shell dpkg --print-architecture 2>/dev/null)
 DEB           := build/deb/iso8583d_$(DEB_VERSION)_$(DEB_ARCH).deb
 
-.PHONY: binary deb smoke lintian deb-test
+.PHONY: binary deb smoke lintian deb-test systemd-test
 
 # PyInstaller from its source release, with the bootloader compiled here as a
 # position-independent executable with full RELRO: the wheel's is neither (no
@@ -115,3 +115,8 @@ smoke: $(BINARY)
 # dpkg -i / upgrade / -r / --purge in a debootstrapped throwaway root (root, debootstrap).
 deb-test: $(DEB)
 	tests/smoke/deb_roundtrip.sh $(DEB)
+
+# The .deb under a running systemd: a debootstrapped root booted by
+# systemd-nspawn (root, debootstrap, systemd-container).
+systemd-test: $(DEB)
+	tests/smoke/systemd_boot.sh $(DEB)

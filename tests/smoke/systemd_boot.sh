@@ -1,0 +1,258 @@
+#!/bin/bash
+# The .deb under a running systemd (`make systemd-test`): a Debian root with
+# systemd as PID 1, booted by systemd-nspawn on a private network. Needs
+# root, systemd-nspawn (systemd-container) and debootstrap.
+#
+#   tests/smoke/systemd_boot.sh [PATH.deb]
+#
+# The root is a debootstrap --variant=minbase of bookworm with systemd (made
+# once, cached in build/work/debootstrap-bookworm-systemd, copied fresh for
+# every run). Inside the booted container, as an admin would:
+#
+#   dpkg -i (the maintainer scripts' systemd branch); systemctl enable --now
+#   iso8583d@pemda iso8583d@bank: Type=notify returns once both are ready,
+#   the processes run as iso8583d, systemd's status line shows the links up,
+#   an inquiry and a payment go through the bank's JSON-RPC, the log is in
+#   the journal; SIGKILL -> Restart=on-failure brings the pemda back; an
+#   upgrade restarts the running instances (try-restart); a reboot starts
+#   the enabled ones again, with the payment still booked; a bad drop-in
+#   makes an instance fail with exit 78 and no restart loop; systemctl stop
+#   -> exit 0 after draining; dpkg -r stops every instance; dpkg --purge
+#   drops the enablement links.
+#
+# Environment: KEEP=1 keeps the root; SUITE, MIRROR pick what debootstrap
+# fetches; BASE is the cached root.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+arch=$(dpkg --print-architecture)
+version=$(sed -n "s/^__version__ = ['\"]\(.*\)['\"]/\1/p" "$top/appliance/__init__.py")
+deb=${1:-$top/build/deb/iso8583d_${version}_${arch}.deb}
+SUITE=${SUITE:-bookworm}
+MIRROR=${MIRROR:-http://deb.debian.org/debian}
+BASE=${BASE:-$top/build/work/debootstrap-$SUITE-systemd}
+INVOICE=3271010001007002701995       # the seed's bill, unpaid in the demo data
+mkdir -p "$top/build/work"
+work=$(mktemp -d "$top/build/work/systemd-boot.XXXXXX")
+root=$work/root
+nspawn_pid=
+init=
+passed=0
+
+ok() { passed=$((passed + 1)); echo "ok   $*"; }
+fail() {
+    echo "FAIL $*" >&2
+    if [ -n "$init" ]; then
+        echo "--- journal of the iso8583d units (last 30 lines, cut at 160 characters)" >&2
+        inside journalctl --no-pager -n 30 -u 'iso8583d@*' 2>&1 | cut -c1-160 >&2 || true
+    fi
+    exit 1
+}
+
+# -- the container -------------------------------------------------------------------
+# Each boot's console goes to $work/console-N.log.
+boots=0
+boot() {
+    boots=$((boots + 1))
+    setsid systemd-nspawn --quiet --keep-unit --register=no --private-network \
+        --directory="$root" --boot --console=pipe >"$work/console-$boots.log" 2>&1 </dev/null &
+    nspawn_pid=$!
+    init=
+    for _ in $(seq 100); do
+        kill -0 "$nspawn_pid" 2>/dev/null || { cat "$work/console-$boots.log"; fail "systemd-nspawn exited"; }
+        init=$(container_init) && break
+        sleep 0.1
+    done
+    [ -n "$init" ] || fail "no systemd inside the container after 10 s"
+    state=$(inside timeout 60 systemctl is-system-running --wait) || true
+    case "$state" in
+        running|degraded) ;;
+        *) fail "the container's systemd is '$state' after boot" ;;
+    esac
+}
+
+# PID 1 of the container as the host sees it: nspawn's child.
+container_init() { pgrep --parent "$nspawn_pid" --exact systemd; }
+
+inside() { timeout 120 nsenter --target "$init" --all "$@"; }
+
+shutdown_container() {
+    [ -n "$nspawn_pid" ] || return 0
+    inside systemctl poweroff --no-block >/dev/null 2>&1 || kill -TERM "$nspawn_pid" 2>/dev/null || true
+    timeout 60 tail --pid="$nspawn_pid" -f /dev/null || kill -KILL "$nspawn_pid" 2>/dev/null || true
+    wait "$nspawn_pid" 2>/dev/null || true
+    nspawn_pid=
+    init=
+}
+
+cleanup() {
+    status=$?
+    shutdown_container
+    if [ "${KEEP:-0}" = 1 ] || [ "$status" != 0 ]; then
+        echo "kept $work"
+    else
+        rm -rf "$work"
+    fi
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# -- what a unit shows -----------------------------------------------------------------
+prop() { inside systemctl show --property="$2" --value "iso8583d@$1.service"; }
+
+# wait_for SECONDS DESCRIPTION COMMAND...: until COMMAND succeeds.
+wait_for() {
+    local seconds=$1 what=$2
+    shift 2
+    for _ in $(seq $((seconds * 10))); do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    fail "$what (waited $seconds s)"
+}
+links_up() { [[ "$(prop "$1" StatusText)" == "$2 links up"* ]]; }
+is_active() { [ "$(prop "$1" ActiveState)" = active ]; }
+restarted_once() { [ "$(prop "$1" NRestarts)" = 1 ] && is_active "$1"; }
+
+client() { inside /usr/bin/iso8583d-client "$@"; }
+# Read whole first: grep -q would end the pipe early, and pipefail fail it.
+journal_has() {
+    local text
+    text=$(inside journalctl --no-pager --unit="iso8583d@$1.service")
+    grep -qF -- "$2" <<<"$text"
+}
+
+# -- preconditions ---------------------------------------------------------------------
+[ "$(id -u)" = 0 ] || fail "needs root (systemd-nspawn)"
+[ -f "$deb" ] || fail "$deb is missing: run \`make deb\` first"
+command -v systemd-nspawn >/dev/null || fail "systemd-nspawn is missing: apt-get install systemd-container"
+command -v debootstrap >/dev/null || fail "debootstrap is missing: apt-get install debootstrap"
+
+if [ ! -x "$BASE/lib/systemd/systemd" ]; then
+    echo "debootstrap --variant=minbase --include=systemd,procps $SUITE (once; cached in $BASE)"
+    rm -rf "$BASE.tmp"
+    started=$(date +%s)
+    timeout 900 debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,procps \
+        "$SUITE" "$BASE.tmp" "$MIRROR" >"$work/debootstrap.log" 2>&1 ||
+        { tail -20 "$work/debootstrap.log"; fail "debootstrap failed (log above)"; }
+    mv "$BASE.tmp" "$BASE"
+    echo "     debootstrap took $(( $(date +%s) - started )) s"
+fi
+cp -a "$BASE" "$root"
+cp "$deb" "$root/root/iso8583d.deb"
+
+# The next version, for the upgrade: the same files, another version number.
+new=$work/upgrade
+dpkg-deb -R "$deb" "$new"
+sed -i "s/^Version: .*/Version: ${version}+systemd1/" "$new/DEBIAN/control"
+dpkg-deb --root-owner-group -Zgzip --build "$new" "$root/root/iso8583d-upgrade.deb" >/dev/null
+
+# -- install and start -----------------------------------------------------------------
+boot
+ok "booted $SUITE with systemd as PID 1 (systemd-nspawn, private network): $state"
+
+inside dpkg -i /root/iso8583d.deb >"$work/install.log" 2>&1 || { cat "$work/install.log"; fail "dpkg -i"; }
+inside systemctl cat iso8583d@.service >/dev/null || fail "systemd does not know iso8583d@.service after dpkg -i"
+ok "dpkg -i under systemd: the template unit is loaded"
+
+started=$(date +%s%N)
+inside systemctl enable --now iso8583d@pemda iso8583d@bank >"$work/enable.log" 2>&1 ||
+    { cat "$work/enable.log"; fail "systemctl enable --now iso8583d@pemda iso8583d@bank"; }
+took=$(( ($(date +%s%N) - started) / 1000000 ))
+for role in pemda bank; do
+    [ "$(prop $role ActiveState)/$(prop $role SubState)" = active/running ] ||
+        fail "iso8583d@$role is $(prop $role ActiveState)/$(prop $role SubState)"
+done
+ok "systemctl enable --now iso8583d@pemda iso8583d@bank returned in $took ms, both active (running)"
+
+uid=$(inside id -u iso8583d)
+pids=$(inside pgrep -x iso8583d) || fail "no iso8583d process"
+[ "$(wc -w <<<"$pids")" = 4 ] || fail "want 4 iso8583d processes (a bootloader and Python per unit): $pids"
+for pid in $pids; do
+    owner=$(inside awk '/^Uid:/ {print $2}' "/proc/$pid/status")
+    [ "$owner" = "$uid" ] || fail "process $pid runs as uid $owner, not iso8583d ($uid)"
+done
+ok "every process of both units runs as iso8583d (uid $uid)"
+
+wait_for 20 "the pemda's links did not come up" links_up pemda 2/2
+ok "systemctl status iso8583d@pemda: $(prop pemda StatusText)"
+
+out=$(client --invoice-id "$INVOICE" 2>&1) || { echo "$out"; fail "inquiry through the bank"; }
+out=$(client --invoice-id "$INVOICE" --payment 2>&1) || { echo "$out"; fail "payment through the bank"; }
+ok "iso8583d-client: an inquiry and a payment of $INVOICE through the bank's JSON-RPC, answered 00"
+
+journal_has pemda "Connect to 127.0.0.1 port 10002" ||
+    fail "the pemda's log is not in the journal"
+ok "journalctl -u iso8583d@pemda has the daemon's log"
+
+# -- crash, upgrade, reboot --------------------------------------------------------------
+before=$(prop pemda MainPID)
+inside systemctl kill --signal=SIGKILL iso8583d@pemda
+wait_for 20 "iso8583d@pemda was not restarted after SIGKILL" restarted_once pemda
+[ "$(prop pemda MainPID)" != "$before" ] || fail "same MainPID after the restart"
+wait_for 20 "the pemda's links did not come back after its restart" links_up pemda 2/2
+ok "SIGKILL: Restart=on-failure brought iso8583d@pemda back (NRestarts=1), links up again"
+
+declare -A invocation
+for role in pemda bank; do invocation[$role]=$(prop $role InvocationID); done
+inside dpkg -i /root/iso8583d-upgrade.deb >"$work/upgrade.log" 2>&1 || { cat "$work/upgrade.log"; fail "upgrade"; }
+for role in pemda bank; do
+    is_active $role || fail "iso8583d@$role is not active after the upgrade"
+    [ "$(prop $role InvocationID)" != "${invocation[$role]}" ] ||
+        fail "the upgrade did not restart iso8583d@$role"
+done
+[ "$(inside dpkg-query -W -f='${Version}' iso8583d)" = "${version}+systemd1" ] || fail "upgraded version"
+ok "upgrade to ${version}+systemd1 restarted both running instances (postinst try-restart)"
+
+shutdown_container
+boot
+for role in pemda bank; do
+    wait_for 30 "iso8583d@$role did not start at boot" is_active $role
+done
+wait_for 20 "the pemda's links did not come up after the reboot" links_up pemda 2/2
+paid=$(inside runuser -u iso8583d -- /usr/bin/iso8583d invoices --role pemda --paid)
+grep -qx "$INVOICE" <<<"$paid" || fail "after the reboot $INVOICE is not among the paid bills"
+ok "reboot: the enabled instances started by themselves, links up, $INVOICE still paid"
+
+# -- a bad configuration ----------------------------------------------------------------
+printf '[host_broken]\nip = 127.0.0.1\nport = ten\n' >"$root/etc/iso8583d/conf.d/90-broken.ini"
+if inside systemctl start iso8583d@aggregator 2>/dev/null; then
+    fail "iso8583d@aggregator started with a broken drop-in"
+fi
+sleep 3                                # longer than RestartSec=2
+[ "$(prop aggregator ActiveState)" = failed ] || fail "aggregator: $(prop aggregator ActiveState)"
+[ "$(prop aggregator ExecMainStatus)" = 78 ] || fail "aggregator exit $(prop aggregator ExecMainStatus), not 78"
+[ "$(prop aggregator NRestarts)" = 0 ] || fail "a bad configuration was restarted"
+journal_has aggregator "90-broken.ini" ||
+    fail "the journal does not name the broken file"
+rm "$root/etc/iso8583d/conf.d/90-broken.ini"
+inside systemctl reset-failed iso8583d@aggregator
+ok "a bad drop-in: iso8583d@aggregator failed with exit 78, not restarted, the journal names 90-broken.ini"
+
+# -- stop, remove, purge ------------------------------------------------------------------
+inside systemctl stop iso8583d@bank iso8583d@pemda
+for role in pemda bank; do
+    [ "$(prop $role Result)/$(prop $role ExecMainStatus)" = success/0 ] ||
+        fail "iso8583d@$role stopped with $(prop $role Result), exit $(prop $role ExecMainStatus)"
+done
+journal_has pemda "INFO Stopping" || fail "no 'Stopping' in the journal"
+ok "systemctl stop: both exited 0 (Result=success), the journal has 'Stopping'"
+
+inside systemctl start iso8583d@pemda iso8583d@bank
+inside dpkg -r iso8583d >"$work/remove.log" 2>&1 || { cat "$work/remove.log"; fail "dpkg -r"; }
+for role in pemda bank; do
+    [ "$(prop $role ActiveState)" = inactive ] || fail "iso8583d@$role is $(prop $role ActiveState) after dpkg -r"
+done
+if inside pgrep -u iso8583d >/dev/null; then fail "processes of iso8583d left after dpkg -r"; fi
+ok "dpkg -r: prerm stopped every running instance"
+
+wants=$root/etc/systemd/system/multi-user.target.wants
+ls "$wants"/iso8583d@*.service >/dev/null 2>&1 || fail "the enablement links are gone before the purge"
+inside dpkg --purge iso8583d >"$work/purge.log" 2>&1 || { cat "$work/purge.log"; fail "dpkg --purge"; }
+if ls "$wants"/iso8583d@*.service >/dev/null 2>&1; then fail "dpkg --purge left $(ls "$wants")"; fi
+ok "dpkg --purge: the enablement links are gone"
+
+echo "PASS: $passed checks"
