@@ -232,6 +232,15 @@ def test_a_payment_whose_inquiry_fails_is_not_sent(capsys, fake_teller_face):
     assert 'Gagal thread 1: inquiry 39=55' in lines
 
 
+def test_a_payment_whose_inquiry_has_no_amount_is_not_sent(capsys, fake_teller_face):
+    fake_teller_face.inquiry_bit4 = '0000001953X6'
+    status, lines, _ = run(capsys, '--url', fake_teller_face.url, '--invoice-id=' + INVOICE,
+                           '--payment')
+    assert status == 1
+    assert methods(fake_teller_face) == ['inquiry']
+    assert "Gagal thread 1: inquiry bit 4 '0000001953X6' is not an amount" in lines
+
+
 def test_amounts_from_the_invoice_file_are_paid_without_an_inquiry(
         capsys, tmp_path, fake_teller_face):
     path = invoice_file(tmp_path, '111 100\n222 200\n')

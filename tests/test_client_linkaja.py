@@ -70,6 +70,20 @@ def test_a_payment_without_bill_ref_and_amount_inquires_first(capsys, fake_linka
     assert (payment['amount'], payment['bill_ref']) == ('19536', '16')
 
 
+def test_a_payment_whose_inquiry_fails_or_has_no_amount_is_not_sent(
+        capsys, fake_linkaja_face):
+    fake_linkaja_face.behaviour = 'fail'
+    status, lines, _ = run(capsys, fake_linkaja_face, '--payment')
+    assert status == 1
+    assert 'Gagal thread 1: inquiry RC=55' in lines
+    fake_linkaja_face.behaviour = 'ok'
+    fake_linkaja_face.answers = dict(fake_linkaja_face.answers, **{'021': '00:UW:19,536:16:'})
+    status, lines, _ = run(capsys, fake_linkaja_face, '--payment')
+    assert status == 1
+    assert "Gagal thread 1: inquiry Bill Amount '19,536' is not an amount" in lines
+    assert [r['trx_type'] for r in fake_linkaja_face.requests] == ['021', '021']
+
+
 def test_a_reversal_answer_has_an_empty_transaction_id(capsys, fake_linkaja_face):
     status, lines, _ = run(capsys, fake_linkaja_face, '--reversal', '--bill-ref=16',
                            '--amount=19536', '--trx-id=0719062100')

@@ -207,15 +207,9 @@ class IsoTransaction(Transaction):
         except LinkError as exc:
             result.fail('inquiry ' + _describe(exc))
             return None
-        if not result.ok:
-            result.reason = 'inquiry ' + result.reason
+        if not result.keep_inquiry():
             return None
-        result.inquiry = {'request': result.request, 'response': result.response}
-        bit4 = answer.get(4, '')
-        if not (bit4.isascii() and bit4.isdigit()):
-            result.reason = 'inquiry bit 4 %r is not an amount' % (bit4,)
-            return None
-        return int(bit4)
+        return result.amount_due('bit 4', answer.get(4, ''))
 
     def _exchange(self, result, host, msg):
         result.request, result.response, result.tail = shown(msg), None, ''

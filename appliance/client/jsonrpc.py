@@ -103,15 +103,9 @@ class Teller(Transaction):
             self._exchange(result, connection, self.request(result.thread, 'inquiry', invoice_id))
         except (HTTPError, OSError) as exc:
             raise HTTPError('inquiry ' + describe(exc)) from None
-        if not result.ok:
-            result.reason = 'inquiry ' + result.reason
+        if not result.keep_inquiry():
             return None
-        result.inquiry = {'request': result.request, 'response': result.response}
-        bit4 = data_of(result.response).get('4', '')
-        if not (isinstance(bit4, str) and bit4.isascii() and bit4.isdigit()):
-            result.reason = 'inquiry bit 4 %r is not an amount' % (bit4,)
-            return None
-        return int(bit4)
+        return result.amount_due('bit 4', data_of(result.response).get('4', ''))
 
     def _exchange(self, result, connection, request):
         result.request, result.response, result.tail = request, None, ''

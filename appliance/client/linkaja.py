@@ -98,16 +98,11 @@ class Agent(Transaction):
             self._exchange(result, connection, self.fields(result.thread, INQUIRY, invoice_id))
         except (HTTPError, OSError) as exc:
             raise HTTPError('inquiry ' + describe(exc)) from None
-        if not result.ok:
-            result.reason = 'inquiry ' + result.reason
+        if not result.keep_inquiry():
             return None
-        result.inquiry = {'request': result.request, 'response': result.response}
         answer = result.response['fields']
-        amount = answer['Bill Amount']
-        if not (amount.isascii() and amount.isdigit()):
-            result.reason = 'inquiry Bill Amount %r is not an amount' % amount
-            return None
-        return int(amount), answer['Bill Ref']
+        amount = result.amount_due('Bill Amount', answer['Bill Amount'])
+        return None if amount is None else (amount, answer['Bill Ref'])
 
     def _exchange(self, result, connection, fields):
         shown = dict(fields, pwd=mask(fields['pwd']))

@@ -30,3 +30,21 @@ class Result:
     def fail(self, error):
         """Record a transport failure: no answer, so the error is the reason."""
         self.error = self.reason = error
+
+    def keep_inquiry(self):
+        """After the inquiry a payment makes first: True, with the inquiry
+        kept apart from the payment to come; or False, the failure named as
+        the inquiry's."""
+        if not self.ok:
+            self.reason = 'inquiry ' + self.reason
+            return False
+        self.inquiry = {'request': self.request, 'response': self.response}
+        return True
+
+    def amount_due(self, name, value):
+        """`value`, the inquiry answer's field `name`, as rupiah; None, and
+        that as the reason, when it is not a plain number."""
+        if isinstance(value, str) and value.isascii() and value.isdigit():
+            return int(value)
+        self.reason = 'inquiry %s %r is not an amount' % (name, value)
+        return None
