@@ -223,22 +223,19 @@ def test_json_shows_the_inquiry_a_payment_made_first(capsys, fake_teller_face):
     assert result['request']['method'] == 'payment'
 
 
-def test_a_payment_whose_inquiry_fails_is_not_sent(capsys, fake_teller_face):
-    fake_teller_face.behaviour = 'fail'
+@pytest.mark.parametrize('fault, reason', [
+    ({'behaviour': 'fail'}, 'inquiry 39=55'),
+    ({'inquiry_bit4': '0000001953X6'}, "inquiry bit 4 '0000001953X6' is not an amount"),
+])
+def test_a_payment_whose_inquiry_fails_or_has_no_amount_is_not_sent(
+        capsys, fake_teller_face, fault, reason):
+    for name, value in fault.items():
+        setattr(fake_teller_face, name, value)
     status, lines, _ = run(capsys, '--url', fake_teller_face.url, '--invoice-id=' + INVOICE,
                            '--payment')
     assert status == 1
     assert methods(fake_teller_face) == ['inquiry']
-    assert 'Gagal thread 1: inquiry 39=55' in lines
-
-
-def test_a_payment_whose_inquiry_has_no_amount_is_not_sent(capsys, fake_teller_face):
-    fake_teller_face.inquiry_bit4 = '0000001953X6'
-    status, lines, _ = run(capsys, '--url', fake_teller_face.url, '--invoice-id=' + INVOICE,
-                           '--payment')
-    assert status == 1
-    assert methods(fake_teller_face) == ['inquiry']
-    assert "Gagal thread 1: inquiry bit 4 '0000001953X6' is not an amount" in lines
+    assert 'Gagal thread 1: ' + reason in lines
 
 
 def test_amounts_from_the_invoice_file_are_paid_without_an_inquiry(
