@@ -10,15 +10,17 @@
 # every run). Inside the booted container, as an admin would:
 #
 #   dpkg -i (the maintainer scripts' systemd branch); systemctl enable --now
-#   iso8583d@pemda iso8583d@bank: Type=notify returns once both are ready,
-#   the processes run as iso8583d, systemd's status line shows the links up,
-#   an inquiry and a payment go through the bank's JSON-RPC, the log is in
-#   the journal; SIGKILL -> Restart=on-failure brings the pemda back; an
-#   upgrade restarts the running instances (try-restart); a reboot starts
-#   the enabled ones again, with the payment still booked; a bad drop-in
-#   makes an instance fail with exit 78 and no restart loop; systemctl stop
-#   -> exit 0 after draining; dpkg -r stops every instance; dpkg --purge
-#   drops the enablement links.
+#   iso8583d@pemda iso8583d@bank iso8583d@aggregator (each with its preset):
+#   Type=notify returns once all are ready, the processes run as iso8583d,
+#   systemd's status lines show the links up, an inquiry and a payment go
+#   through the bank's JSON-RPC, another payment through the aggregator's
+#   LinkAja face (aggregator -> bank -> pemda), the log is in the journal;
+#   SIGKILL -> Restart=on-failure brings the pemda back; an upgrade restarts
+#   the running instances (try-restart); a reboot starts the enabled ones
+#   again, with the payments still booked; systemctl stop -> exit 0 after
+#   draining; a bad drop-in makes an instance fail with exit 78 and no
+#   restart loop; dpkg -r stops every instance; dpkg --purge drops the
+#   enablement links.
 #
 # Environment: KEEP=1 keeps the root; SUITE, MIRROR pick what debootstrap
 # fetches; BASE is the cached root.
@@ -158,31 +160,38 @@ inside dpkg -i /root/iso8583d.deb >"$work/install.log" 2>&1 || { cat "$work/inst
 inside systemctl cat iso8583d@.service >/dev/null || fail "systemd does not know iso8583d@.service after dpkg -i"
 ok "dpkg -i under systemd: the template unit is loaded"
 
+roles="pemda bank aggregator"
 started=$(date +%s%N)
-inside systemctl enable --now iso8583d@pemda iso8583d@bank >"$work/enable.log" 2>&1 ||
-    { cat "$work/enable.log"; fail "systemctl enable --now iso8583d@pemda iso8583d@bank"; }
+inside systemctl enable --now iso8583d@pemda iso8583d@bank iso8583d@aggregator \
+    >"$work/enable.log" 2>&1 || { cat "$work/enable.log"; fail "systemctl enable --now"; }
 took=$(( ($(date +%s%N) - started) / 1000000 ))
-for role in pemda bank; do
+for role in $roles; do
     [ "$(prop $role ActiveState)/$(prop $role SubState)" = active/running ] ||
         fail "iso8583d@$role is $(prop $role ActiveState)/$(prop $role SubState)"
 done
-ok "systemctl enable --now iso8583d@pemda iso8583d@bank returned in $took ms, both active (running)"
+ok "systemctl enable --now iso8583d@{pemda,bank,aggregator} returned in $took ms, all active (running)"
 
 uid=$(inside id -u iso8583d)
 pids=$(inside pgrep -x iso8583d) || fail "no iso8583d process"
-[ "$(wc -w <<<"$pids")" = 4 ] || fail "want 4 iso8583d processes (a bootloader and Python per unit): $pids"
+[ "$(wc -w <<<"$pids")" = 6 ] || fail "want 6 iso8583d processes (a bootloader and Python per unit): $pids"
 for pid in $pids; do
     owner=$(inside awk '/^Uid:/ {print $2}' "/proc/$pid/status")
     [ "$owner" = "$uid" ] || fail "process $pid runs as uid $owner, not iso8583d ($uid)"
 done
-ok "every process of both units runs as iso8583d (uid $uid)"
+ok "every process of the three units runs as iso8583d (uid $uid)"
 
 wait_for 20 "the pemda's links did not come up" links_up pemda 2/2
-ok "systemctl status iso8583d@pemda: $(prop pemda StatusText)"
+wait_for 20 "the bank's links did not come up" links_up bank 3/3
+ok "systemctl status: pemda $(prop pemda StatusText); bank $(prop bank StatusText)"
 
 out=$(client --invoice-id "$INVOICE" 2>&1) || { echo "$out"; fail "inquiry through the bank"; }
 out=$(client --invoice-id "$INVOICE" --payment 2>&1) || { echo "$out"; fail "payment through the bank"; }
 ok "iso8583d-client: an inquiry and a payment of $INVOICE through the bank's JSON-RPC, answered 00"
+
+bekasi=$(inside runuser -u iso8583d -- /usr/bin/iso8583d invoices --role pemda --prefix 3275 --limit 1)
+[ -n "$bekasi" ] || fail "no unpaid Kota Bekasi bill in the demo data"
+out=$(client linkaja --invoice-id "$bekasi" --payment 2>&1) || { echo "$out"; fail "LinkAja payment"; }
+ok "iso8583d-client linkaja: a payment of $bekasi through aggregator -> bank -> pemda, answered 00"
 
 journal_has pemda "Connect to 127.0.0.1 port 10002" ||
     fail "the pemda's log is not in the journal"
@@ -197,25 +206,36 @@ wait_for 20 "the pemda's links did not come back after its restart" links_up pem
 ok "SIGKILL: Restart=on-failure brought iso8583d@pemda back (NRestarts=1), links up again"
 
 declare -A invocation
-for role in pemda bank; do invocation[$role]=$(prop $role InvocationID); done
+for role in $roles; do invocation[$role]=$(prop $role InvocationID); done
 inside dpkg -i /root/iso8583d-upgrade.deb >"$work/upgrade.log" 2>&1 || { cat "$work/upgrade.log"; fail "upgrade"; }
-for role in pemda bank; do
+for role in $roles; do
     is_active $role || fail "iso8583d@$role is not active after the upgrade"
     [ "$(prop $role InvocationID)" != "${invocation[$role]}" ] ||
         fail "the upgrade did not restart iso8583d@$role"
 done
 [ "$(inside dpkg-query -W -f='${Version}' iso8583d)" = "${version}+systemd1" ] || fail "upgraded version"
-ok "upgrade to ${version}+systemd1 restarted both running instances (postinst try-restart)"
+ok "upgrade to ${version}+systemd1 restarted the three running instances (postinst try-restart)"
 
 shutdown_container
 boot
-for role in pemda bank; do
+for role in $roles; do
     wait_for 30 "iso8583d@$role did not start at boot" is_active $role
 done
 wait_for 20 "the pemda's links did not come up after the reboot" links_up pemda 2/2
 paid=$(inside runuser -u iso8583d -- /usr/bin/iso8583d invoices --role pemda --paid)
-grep -qx "$INVOICE" <<<"$paid" || fail "after the reboot $INVOICE is not among the paid bills"
-ok "reboot: the enabled instances started by themselves, links up, $INVOICE still paid"
+for invoice in "$INVOICE" "$bekasi"; do
+    grep -qx "$invoice" <<<"$paid" || fail "after the reboot $invoice is not among the paid bills"
+done
+ok "reboot: the enabled instances started by themselves, links up, both payments still booked"
+
+# -- stop ----------------------------------------------------------------------------------
+inside systemctl stop iso8583d@aggregator iso8583d@bank iso8583d@pemda
+for role in $roles; do
+    [ "$(prop $role Result)/$(prop $role ExecMainStatus)" = success/0 ] ||
+        fail "iso8583d@$role stopped with $(prop $role Result), exit $(prop $role ExecMainStatus)"
+done
+journal_has pemda "INFO Stopping" || fail "no 'Stopping' in the journal"
+ok "systemctl stop: all three exited 0 (Result=success), the journal has 'Stopping'"
 
 # -- a bad configuration ----------------------------------------------------------------
 printf '[host_broken]\nip = 127.0.0.1\nport = ten\n' >"$root/etc/iso8583d/conf.d/90-broken.ini"
@@ -232,18 +252,10 @@ rm "$root/etc/iso8583d/conf.d/90-broken.ini"
 inside systemctl reset-failed iso8583d@aggregator
 ok "a bad drop-in: iso8583d@aggregator failed with exit 78, not restarted, the journal names 90-broken.ini"
 
-# -- stop, remove, purge ------------------------------------------------------------------
-inside systemctl stop iso8583d@bank iso8583d@pemda
-for role in pemda bank; do
-    [ "$(prop $role Result)/$(prop $role ExecMainStatus)" = success/0 ] ||
-        fail "iso8583d@$role stopped with $(prop $role Result), exit $(prop $role ExecMainStatus)"
-done
-journal_has pemda "INFO Stopping" || fail "no 'Stopping' in the journal"
-ok "systemctl stop: both exited 0 (Result=success), the journal has 'Stopping'"
-
-inside systemctl start iso8583d@pemda iso8583d@bank
+# -- remove, purge ---------------------------------------------------------------------
+inside systemctl start iso8583d@pemda iso8583d@bank iso8583d@aggregator
 inside dpkg -r iso8583d >"$work/remove.log" 2>&1 || { cat "$work/remove.log"; fail "dpkg -r"; }
-for role in pemda bank; do
+for role in $roles; do
     [ "$(prop $role ActiveState)" = inactive ] || fail "iso8583d@$role is $(prop $role ActiveState) after dpkg -r"
 done
 if inside pgrep -u iso8583d >/dev/null; then fail "processes of iso8583d left after dpkg -r"; fi
