@@ -18,8 +18,8 @@ def _parser():
         description='ISO8583 host-to-host appliance for PBB payments '
                     '(roles: pemda biller, bank gateway, aggregator).',
         epilog='other commands (each with --help): iso8583d decode (ISO8583 frames from '
-               'the logs, field by field), iso8583d invoices, iso8583d demo, '
-               'iso8583d client')
+               'the logs, field by field), iso8583d journal (the bank\'s payments and '
+               'their reversals), iso8583d invoices, iso8583d demo, iso8583d client')
     p.add_argument('--role', choices=sorted(ROLES),
                    help='what to run; may be left out when the configuration '
                         'defines hosts (it is then guessed from their modules)')
@@ -109,7 +109,7 @@ def list_invoices(argv):
     except ConfigError as e:
         print('iso8583d: configuration error: %s' % e, file=sys.stderr)
         return EXIT_CONFIG
-    from .db import mask_url, open_database
+    from .db import mask_url, open_as_owner
     from .pbb.demo import invoice_ids
     urls = []
     for section in settings.module_sections.values():
@@ -120,7 +120,11 @@ def list_invoices(argv):
         print('iso8583d: the configuration has no biller module', file=sys.stderr)
         return EXIT_CONFIG
     for url in urls:
-        db = open_database(url)
+        try:
+            db = open_as_owner(url)
+        except PermissionError as e:
+            print('iso8583d invoices: %s' % e, file=sys.stderr)
+            return EXIT_FATAL
         try:
             ids = invoice_ids(db, unpaid=args.unpaid, prefix=args.prefix, limit=args.limit)
         except Exception as e:
@@ -143,8 +147,14 @@ def decode_frames(argv):
     return decode_main(argv)
 
 
+def show_journal(argv):
+    from .journal_cli import main as journal_main
+    return journal_main(argv)
+
+
 SUBCOMMANDS = {'invoices': list_invoices, 'demo': run_demo,
-               'client': lambda argv: client_main(argv), 'decode': decode_frames}
+               'client': lambda argv: client_main(argv), 'decode': decode_frames,
+               'journal': show_journal}
 
 
 def main(argv=None):

@@ -337,6 +337,26 @@ def open_database(url, max_connections=20, stale_timeout=300, wait_timeout=30):
     return PostgresStore(checked.target, **pool)
 
 
+def open_as_owner(url):
+    """open_database for a command run beside a daemon. Root is refused a
+    SQLite file that another user owns (PermissionError naming the owner):
+    SQLite would create its -wal and -shm files as root, and the owner's
+    daemon could then no longer open the database."""
+    checked = parse_url(url)
+    if checked.kind == 'sqlite' and os.geteuid() == 0 and os.path.exists(checked.target):
+        owner = os.stat(checked.target).st_uid
+        if owner != 0:
+            try:
+                import pwd
+                name = pwd.getpwuid(owner).pw_name
+            except KeyError:
+                name = str(owner)
+            raise PermissionError(
+                '%s belongs to %s: run this as that user (sudo -u %s ...), or root would '
+                'leave files there that its daemon cannot open' % (checked.target, name, name))
+    return open_database(url)
+
+
 def gevent_wait_callback(conn, timeout=None):
     """psycopg2 wait callback: wait for the server by yielding to the gevent hub.
 

@@ -14,7 +14,9 @@
 #   Type=notify returns once all are ready, the processes run as iso8583d,
 #   systemd's status lines show the links up, an inquiry and a payment go
 #   through the bank's JSON-RPC, another payment through the aggregator's
-#   LinkAja face (aggregator -> bank -> pemda), the log is in the journal;
+#   LinkAja face (aggregator -> bank -> pemda), `iso8583d journal` shows
+#   the payment (and refuses root on the daemon's SQLite file), the log is
+#   in the journal;
 #   SIGKILL -> Restart=on-failure brings the pemda back; an upgrade restarts
 #   the running instances (try-restart); a reboot starts the enabled ones
 #   again, with the payments still booked; systemctl stop -> exit 0 after
@@ -192,6 +194,16 @@ bekasi=$(inside runuser -u iso8583d -- /usr/bin/iso8583d invoices --role pemda -
 [ -n "$bekasi" ] || fail "no unpaid Kota Bekasi bill in the demo data"
 out=$(client linkaja --invoice-id "$bekasi" --payment 2>&1) || { echo "$out"; fail "LinkAja payment"; }
 ok "iso8583d-client linkaja: a payment of $bekasi through aggregator -> bank -> pemda, answered 00"
+
+rows=$(inside runuser -u iso8583d -- /usr/bin/iso8583d journal --invoice "$INVOICE") ||
+    fail "iso8583d journal: $rows"
+awk '$5 == "payment" && $10 == "answered" && $11 == "00"' <<<"$rows" | grep -q . ||
+    fail "iso8583d journal does not show the payment answered 00: $rows"
+if out=$(inside /usr/bin/iso8583d journal 2>&1); then
+    fail "iso8583d journal as root opened the daemon's database: $out"
+fi
+grep -q "belongs to iso8583d: run this as that user" <<<"$out" || fail "iso8583d journal as root: $out"
+ok "iso8583d journal (as iso8583d) shows the payment answered 00; as root it refuses the daemon's SQLite file"
 
 journal_has pemda "Connect to 127.0.0.1 port 10002" ||
     fail "the pemda's log is not in the journal"

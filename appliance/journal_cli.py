@@ -1,0 +1,178 @@
+"""`iso8583d journal`: the bank's payment journal with each entry's reversal,
+for an operator: did this payment reach the pemda, what did it answer, which
+reversals still wait, which expired and must be settled by hand.
+
+Read-only, and safe while the bank runs: it opens the journal databases of
+the configuration's `bank.pemda` hosts (their `db_url`) and only selects.
+Newest entries first.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+from . import config
+from .client.options import positive_int
+from .config import ConfigError
+from .journal import (ANSWERED, CUT, DONE, EXPIRED, LOST, MALFORMED, ORPHANED, QUEUED,
+                      SENDING, TIMEOUT, UNRECORDED, UNSENT, JournalEntry, SafEntry)
+
+EXIT_OK, EXIT_FATAL, EXIT_CONFIG = 0, 1, 78
+JOURNAL_MODULE = 'bank.pemda'
+STATES = (SENDING, ANSWERED, UNSENT, TIMEOUT, LOST, MALFORMED, CUT, ORPHANED, UNRECORDED)
+REVERSAL_STATES = (QUEUED, DONE, EXPIRED)
+COLUMNS = (('id', 6), ('time', 19), ('host', 12), ('kind', 8), ('invoice', 22),
+           ('ntb', 14), ('stan', 6), ('amount', 12), ('state', 10), ('39', 2),
+           ('reversal', 0))
+
+
+def parser():
+    p = argparse.ArgumentParser(
+        prog='iso8583d journal',
+        description="The bank's payment journal, newest first, with each entry's "
+                    "reversal (read-only; the bank may be running).")
+    p.add_argument('--conf-dir', default=os.environ.get('ISO8583D_CONF_DIR',
+                                                        config.DEFAULT_CONF_DIR),
+                   help="the bank's drop-ins (default: $ISO8583D_CONF_DIR or %(default)s)")
+    p.add_argument('--data-dir', default=os.environ.get('ISO8583D_DATA_DIR'),
+                   help='where its SQLite journal lives (as for the daemon)')
+    p.add_argument('files', nargs='*', metavar='FILE.ini',
+                   help='configuration files to read instead of --conf-dir')
+    p.add_argument('--invoice', help='only this invoice id')
+    p.add_argument('--ntb', help='only this bank reference (bit 48)')
+    p.add_argument('--host', help='only this [host_<name>]')
+    p.add_argument('--state', choices=STATES, help='only entries in this state')
+    p.add_argument('--reversal', choices=REVERSAL_STATES + ('any',),
+                   help="only entries whose reversal is in this state ('any': "
+                        "every entry with a reversal; 'expired': to settle by hand)")
+    p.add_argument('--limit', type=positive_int, default=50, help='at most this many '
+                   '(default %(default)s)')
+    p.add_argument('--json', action='store_true', help='one JSON object per line')
+    p.set_defaults(role='bank')     # read as the bank does: its preset if no host is set
+    return p
+
+
+def journal_urls(settings, only_host=None):
+    """{resolved db_url: [host names]} of the configuration's journals."""
+    from .roles.bank import PemdaPeer
+    default = PemdaPeer.OPTIONS['db_url'][1]
+    urls = {}
+    for host in settings.hosts:
+        if host.module != JOURNAL_MODULE or only_host not in (None, host.name):
+            continue
+        url = config.resolve_db_url(host.options.get('db_url') or default, settings.data_dir)
+        urls.setdefault(url, []).append(host.name)
+    return urls
+
+
+def read(db, hosts, args):
+    """The matching entries of one database, newest first, as dicts."""
+    from peewee import JOIN
+    query = (JournalEntry
+             .select(JournalEntry.id, JournalEntry.created_at, JournalEntry.host,
+                     JournalEntry.kind, JournalEntry.invoice_id, JournalEntry.ntb,
+                     JournalEntry.stan, JournalEntry.amount, JournalEntry.state,
+                     JournalEntry.code, JournalEntry.message,
+                     SafEntry.id.alias('reversal_id'), SafEntry.state.alias('reversal_state'),
+                     SafEntry.attempts.alias('reversal_attempts'),
+                     SafEntry.last_code.alias('reversal_last_code'))
+             .join(SafEntry, JOIN.LEFT_OUTER, on=(SafEntry.journal_id == JournalEntry.id))
+             .where(JournalEntry.host.in_(hosts)))
+    if args.invoice:
+        query = query.where(JournalEntry.invoice_id == args.invoice)
+    if args.ntb:
+        query = query.where(JournalEntry.ntb == args.ntb)
+    if args.state:
+        query = query.where(JournalEntry.state == args.state)
+    if args.reversal == 'any':
+        query = query.where(SafEntry.id.is_null(False))
+    elif args.reversal:
+        query = query.where(SafEntry.state == args.reversal)
+    query = query.order_by(JournalEntry.created_at.desc(), JournalEntry.id.desc())
+    with db.connection_context():
+        return list(query.limit(args.limit).dicts().execute(db))
+
+
+def reversal_text(row):
+    """'queued #7, 3 attempts, last 68' or '' without a reversal."""
+    if row['reversal_id'] is None:
+        return ''
+    attempts = row['reversal_attempts']
+    text = '%s #%d, %d attempt%s' % (row['reversal_state'], row['reversal_id'], attempts,
+                                     '' if attempts == 1 else 's')
+    if row['reversal_last_code']:
+        text += ', last %s' % row['reversal_last_code']
+    return text
+
+
+def _cells(row):
+    when = time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(row['created_at']))
+    return (str(row['id']), when, row['host'], row['kind'], row['invoice_id'], row['ntb'],
+            row['stan'], str(row['amount']), row['state'], row['code'] or '-',
+            reversal_text(row))
+
+
+def _line(cells):
+    return '  '.join(cell.ljust(width) if width else cell
+                     for cell, (_, width) in zip(cells, COLUMNS)).rstrip()
+
+
+def show(rows, as_json, out):
+    if as_json:
+        for row in rows:
+            out.write(json.dumps(row, sort_keys=True) + '\n')
+        return
+    if not rows:
+        out.write('no journal entries match\n')
+        return
+    out.write(_line([name for name, _ in COLUMNS]) + '\n')
+    for row in rows:
+        out.write(_line(_cells(row)) + '\n')
+
+
+class CommandError(Exception):
+    """What stops the command, in one line for stderr (exit 1)."""
+
+
+def read_journals(urls, args):
+    """The matching entries of every journal, newest first."""
+    from .db import mask_url, open_as_owner
+    rows = []
+    for url, hosts in urls.items():
+        if url.startswith('sqlite:///') and not os.path.exists(url[len('sqlite:///'):]):
+            raise CommandError('no journal yet at %s (host %s): the bank has not run with it'
+                               % (url[len('sqlite:///'):], ', '.join(hosts)))
+        db = open_as_owner(url)
+        try:
+            rows += read(db, hosts, args)
+        except Exception as e:
+            raise CommandError('cannot read the journal in %s: %s' % (mask_url(url), e))
+        finally:
+            db.close()
+    rows.sort(key=lambda r: (r['created_at'], r['id']), reverse=True)
+    return rows
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    from .cli import load_settings
+    try:
+        settings = load_settings(args)
+    except ConfigError as e:
+        print('iso8583d journal: configuration error: %s' % e, file=sys.stderr)
+        return EXIT_CONFIG
+    urls = journal_urls(settings, args.host)
+    if not urls:
+        print('iso8583d journal: no %s host%s in the configuration: the journal is '
+              "kept by the bank's links to its pemdas" % (
+                  JOURNAL_MODULE, ' named %s' % args.host if args.host else ''),
+              file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        rows = read_journals(urls, args)
+    except (CommandError, PermissionError) as e:
+        print('iso8583d journal: %s' % e, file=sys.stderr)
+        return EXIT_FATAL
+    show(rows[:args.limit], args.json, sys.stdout)
+    return EXIT_OK
