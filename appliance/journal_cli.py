@@ -4,7 +4,9 @@ reversals still wait, which expired and must be settled by hand.
 
 Read-only, and safe while the bank runs: it opens the journal databases of
 the configuration's `bank.pemda` hosts (their `db_url`) and only selects.
-Newest entries first.
+Newest entries first. The reversals the bank queued for payments it only
+forwarded (an aggregator's, appliance.forwarder) have no journal entry: they
+are listed from the queue alone, as kind `forwarded`.
 """
 import argparse
 import json
@@ -16,7 +18,7 @@ from . import config
 from .client.options import positive_int
 from .config import ConfigError
 from .journal import (ANSWERED, CUT, DONE, EXPIRED, LOST, MALFORMED, ORPHANED, QUEUED,
-                      SENDING, TIMEOUT, UNRECORDED, UNSENT, JournalEntry, SafEntry)
+                      SENDING, TIMEOUT, UNRECORDED, UNSENT, JournalEntry, SafEntry, loaded)
 
 EXIT_OK, EXIT_FATAL, EXIT_CONFIG = 0, 1, 78
 JOURNAL_MODULE = 'bank.pemda'
@@ -67,7 +69,7 @@ def journal_urls(settings, only_host=None):
 
 
 def read(db, hosts, args):
-    """The matching entries of one database, newest first, as dicts."""
+    """The matching journal entries of one database, newest first, as dicts."""
     from peewee import JOIN
     query = (JournalEntry
              .select(JournalEntry.id, JournalEntry.created_at, JournalEntry.host,
@@ -85,13 +87,41 @@ def read(db, hosts, args):
         query = query.where(JournalEntry.ntb == args.ntb)
     if args.state:
         query = query.where(JournalEntry.state == args.state)
-    if args.reversal == 'any':
-        query = query.where(SafEntry.id.is_null(False))
-    elif args.reversal:
-        query = query.where(SafEntry.state == args.reversal)
+    query = _reversal_filter(query, args.reversal)
     query = query.order_by(JournalEntry.created_at.desc(), JournalEntry.id.desc())
     with db.connection_context():
         return list(query.limit(args.limit).dicts().execute(db))
+
+
+def read_forwarded(db, hosts, args):
+    """Reversals queued without a journal entry (forwarded payments), as
+    rows like read()'s: kind `forwarded`, state the outcome that queued it."""
+    query = SafEntry.select().where(SafEntry.journal_id.is_null() & SafEntry.host.in_(hosts))
+    if args.invoice:
+        query = query.where(SafEntry.invoice_id == args.invoice)
+    if args.ntb:
+        query = query.where(SafEntry.ntb == args.ntb)
+    if args.state:
+        query = query.where(SafEntry.reason == args.state)
+    if args.reversal in REVERSAL_STATES:
+        query = query.where(SafEntry.state == args.reversal)
+    query = query.order_by(SafEntry.created_at.desc(), SafEntry.id.desc())
+    with db.connection_context():
+        entries = list(query.limit(args.limit).execute(db))
+    return [{'id': None, 'created_at': e.created_at, 'host': e.host, 'kind': 'forwarded',
+             'invoice_id': e.invoice_id, 'ntb': e.ntb, 'stan': e.stan,
+             'amount': int(loaded(e.request).get(4) or 0), 'state': e.reason, 'code': '',
+             'message': '', 'reversal_id': e.id, 'reversal_state': e.state,
+             'reversal_attempts': e.attempts, 'reversal_last_code': e.last_code}
+            for e in entries]
+
+
+def _reversal_filter(query, wanted):
+    if wanted == 'any':
+        return query.where(SafEntry.id.is_null(False))
+    if wanted:
+        return query.where(SafEntry.state == wanted)
+    return query
 
 
 def reversal_text(row):
@@ -108,7 +138,7 @@ def reversal_text(row):
 
 def _cells(row):
     when = time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(row['created_at']))
-    return (str(row['id']), when, row['host'], row['kind'], row['invoice_id'], row['ntb'],
+    return ('-' if row['id'] is None else str(row['id']), when, row['host'], row['kind'], row['invoice_id'], row['ntb'],
             row['stan'], str(row['amount']), row['state'], row['code'] or '-',
             reversal_text(row))
 
@@ -145,12 +175,12 @@ def read_journals(urls, args):
                                % (url[len('sqlite:///'):], ', '.join(hosts)))
         db = open_as_owner(url)
         try:
-            rows += read(db, hosts, args)
+            rows += read(db, hosts, args) + read_forwarded(db, hosts, args)
         except Exception as e:
             raise CommandError('cannot read the journal in %s: %s' % (mask_url(url), e))
         finally:
             db.close()
-    rows.sort(key=lambda r: (r['created_at'], r['id']), reverse=True)
+    rows.sort(key=lambda r: (r['created_at'], r['id'] or 0), reverse=True)
     return rows
 
 

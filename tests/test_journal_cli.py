@@ -28,7 +28,8 @@ def payment(invoice, ntb, stan):
 def bank_conf(tmp_path, db_url):
     """A bank configuration whose two pemda links keep one journal in db_url,
     with four entries: paid, timed out (reversal queued), lost (reversal
-    expired after 3 attempts, last answer 68), and one on the other link."""
+    expired after 3 attempts, last answer 68), and one on the other link;
+    then a forwarded payment's reversal, queued without a journal entry."""
     conf = tmp_path / 'bank.ini'
     conf.write_text(
         '[host_kota_bogor]\nip = 127.0.0.1\nport = 10002\nlisten = true\n'
@@ -54,6 +55,8 @@ def bank_conf(tmp_path, db_url):
     clock[0] += 60
     other = bekasi.begin(J.PAYMENT, payment(OTHER, 'NTB-BEKASI', '000104'), 'k|4')
     bekasi.answered(other, '00', {'code': 0})
+    clock[0] += 60
+    bogor.enqueue(payment(INVOICE, 'NTB-FORWARDED', '000105'), J.TIMEOUT)
     db.close()
     return conf
 
@@ -73,11 +76,15 @@ def test_every_entry_of_both_links_newest_first_with_its_reversal(bank_conf):
     code, out = journal(bank_conf)
     assert code == 0, out
     rows = table(out)
-    assert list(rows) == ['NTB-BEKASI', 'NTB-LOST', 'NTB-TIMEOUT', 'NTB-PAID']
+    assert list(rows) == ['NTB-FORWARDED', 'NTB-BEKASI', 'NTB-LOST', 'NTB-TIMEOUT',
+                          'NTB-PAID']
     assert rows['NTB-PAID'].split()[7:11] == ['000101', '19536', 'answered', '00']
     assert rows['NTB-TIMEOUT'].endswith('timeout     -   queued #1, 0 attempts')
     assert rows['NTB-LOST'].endswith('lost        -   expired #2, 3 attempts, last 68')
     assert ' kota_bekasi ' in rows['NTB-BEKASI']
+    assert rows['NTB-FORWARDED'].split()[:1] + rows['NTB-FORWARDED'].split()[4:5] == [
+        '-', 'forwarded']
+    assert rows['NTB-FORWARDED'].endswith('timeout     -   queued #3, 0 attempts')
 
 
 def test_the_reversals_to_settle_by_hand_are_those_expired(bank_conf):
@@ -85,14 +92,19 @@ def test_the_reversals_to_settle_by_hand_are_those_expired(bank_conf):
     assert code == 0, out
     assert list(table(out)) == ['NTB-LOST']
     code, out = journal(bank_conf, '--reversal', 'any')
-    assert list(table(out)) == ['NTB-LOST', 'NTB-TIMEOUT']
+    assert list(table(out)) == ['NTB-FORWARDED', 'NTB-LOST', 'NTB-TIMEOUT']
+    code, out = journal(bank_conf, '--reversal', 'queued')
+    assert list(table(out)) == ['NTB-FORWARDED', 'NTB-TIMEOUT']
 
 
 @pytest.mark.parametrize('args, ntbs', [
     (['--invoice', OTHER], ['NTB-BEKASI']),
     (['--ntb', 'NTB-TIMEOUT'], ['NTB-TIMEOUT']),
     (['--state', 'answered'], ['NTB-BEKASI', 'NTB-PAID']),
-    (['--host', 'kota_bogor', '--limit', '2'], ['NTB-LOST', 'NTB-TIMEOUT']),
+    (['--state', 'timeout'], ['NTB-FORWARDED', 'NTB-TIMEOUT']),
+    (['--ntb', 'NTB-FORWARDED'], ['NTB-FORWARDED']),
+    (['--host', 'kota_bogor', '--limit', '2'], ['NTB-FORWARDED', 'NTB-LOST']),
+    (['--host', 'kota_bekasi'], ['NTB-BEKASI']),
 ])
 def test_filters(bank_conf, args, ntbs):
     code, out = journal(bank_conf, *args)
