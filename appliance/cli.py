@@ -82,6 +82,16 @@ def load_settings(args):
     return settings
 
 
+def settings_or_none(args, command):
+    """load_settings for a command beside the daemons; None once the
+    configuration error is printed."""
+    try:
+        return load_settings(args)
+    except ConfigError as e:
+        print('%s: configuration error: %s' % (command, e), file=sys.stderr)
+        return None
+
+
 def _invoices_parser():
     p = argparse.ArgumentParser(
         prog='iso8583d invoices',
@@ -104,10 +114,8 @@ def _invoices_parser():
 
 def list_invoices(argv):
     args = _invoices_parser().parse_args(argv)
-    try:
-        settings = load_settings(args)
-    except ConfigError as e:
-        print('iso8583d: configuration error: %s' % e, file=sys.stderr)
+    settings = settings_or_none(args, 'iso8583d')
+    if settings is None:
         return EXIT_CONFIG
     from .db import mask_url, open_as_owner
     from .pbb.demo import invoice_ids

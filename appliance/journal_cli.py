@@ -16,7 +16,6 @@ import time
 
 from . import config
 from .client.options import positive_int
-from .config import ConfigError
 from .journal import (ANSWERED, CUT, DONE, EXPIRED, LOST, MALFORMED, ORPHANED, QUEUED,
                       SENDING, TIMEOUT, UNRECORDED, UNSENT, JournalEntry, SafEntry, loaded)
 
@@ -81,12 +80,8 @@ def read(db, hosts, args):
                      SafEntry.last_code.alias('reversal_last_code'))
              .join(SafEntry, JOIN.LEFT_OUTER, on=(SafEntry.journal_id == JournalEntry.id))
              .where(JournalEntry.host.in_(hosts)))
-    if args.invoice:
-        query = query.where(JournalEntry.invoice_id == args.invoice)
-    if args.ntb:
-        query = query.where(JournalEntry.ntb == args.ntb)
-    if args.state:
-        query = query.where(JournalEntry.state == args.state)
+    query = _filtered(query, args, JournalEntry.invoice_id, JournalEntry.ntb,
+                      JournalEntry.state)
     query = _reversal_filter(query, args.reversal)
     query = query.order_by(JournalEntry.created_at.desc(), JournalEntry.id.desc())
     with db.connection_context():
@@ -97,12 +92,7 @@ def read_forwarded(db, hosts, args):
     """Reversals queued without a journal entry (forwarded payments), as
     rows like read()'s: kind `forwarded`, state the outcome that queued it."""
     query = SafEntry.select().where(SafEntry.journal_id.is_null() & SafEntry.host.in_(hosts))
-    if args.invoice:
-        query = query.where(SafEntry.invoice_id == args.invoice)
-    if args.ntb:
-        query = query.where(SafEntry.ntb == args.ntb)
-    if args.state:
-        query = query.where(SafEntry.reason == args.state)
+    query = _filtered(query, args, SafEntry.invoice_id, SafEntry.ntb, SafEntry.reason)
     if args.reversal in REVERSAL_STATES:
         query = query.where(SafEntry.state == args.reversal)
     query = query.order_by(SafEntry.created_at.desc(), SafEntry.id.desc())
@@ -114,6 +104,14 @@ def read_forwarded(db, hosts, args):
              'message': '', 'reversal_id': e.id, 'reversal_state': e.state,
              'reversal_attempts': e.attempts, 'reversal_last_code': e.last_code}
             for e in entries]
+
+
+def _filtered(query, args, invoice, ntb, state):
+    """--invoice, --ntb and --state on these columns."""
+    for wanted, column in ((args.invoice, invoice), (args.ntb, ntb), (args.state, state)):
+        if wanted:
+            query = query.where(column == wanted)
+    return query
 
 
 def _reversal_filter(query, wanted):
@@ -186,11 +184,9 @@ def read_journals(urls, args):
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    from .cli import load_settings
-    try:
-        settings = load_settings(args)
-    except ConfigError as e:
-        print('iso8583d journal: configuration error: %s' % e, file=sys.stderr)
+    from .cli import settings_or_none
+    settings = settings_or_none(args, 'iso8583d journal')
+    if settings is None:
         return EXIT_CONFIG
     urls = journal_urls(settings, args.host)
     if not urls:
