@@ -87,6 +87,15 @@ def text(value):
     return value.strip()
 
 
+def db_url(text):
+    """A database URL, checked (not connected) at load, so --check-config
+    catches what the daemon would otherwise only find when it opens it."""
+    from .db import parse_url
+    value = text.strip()
+    parse_url(value)          # ValueError names the URL and the forms it takes
+    return value
+
+
 def prefix_map(text):
     """`3271:kota_bogor 3275:kota_bekasi` -> {'3271': 'kota_bogor', ...}."""
     result = {}

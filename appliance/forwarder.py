@@ -128,7 +128,7 @@ class ForwarderModule(HostModule):
 
     OPTIONS = {
         'host': (routes, t.REQUIRED),
-        'db_url': (t.text, 'sqlite:///forwarder.db'),
+        'db_url': (t.db_url, 'sqlite:///forwarder.db'),
         'forward_timeout': (t.seconds, 20.0),
     }
 

@@ -136,7 +136,8 @@ def reversal_text(row):
 
 def _cells(row):
     when = time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(row['created_at']))
-    return ('-' if row['id'] is None else str(row['id']), when, row['host'], row['kind'], row['invoice_id'], row['ntb'],
+    entry = '-' if row['id'] is None else str(row['id'])      # '-': forwarded
+    return (entry, when, row['host'], row['kind'], row['invoice_id'], row['ntb'],
             row['stan'], str(row['amount']), row['state'], row['code'] or '-',
             reversal_text(row))
 
@@ -171,7 +172,7 @@ def read_journals(urls, args):
         if url.startswith('sqlite:///') and not os.path.exists(url[len('sqlite:///'):]):
             raise CommandError('no journal yet at %s (host %s): the bank has not run with it'
                                % (url[len('sqlite:///'):], ', '.join(hosts)))
-        db = open_as_owner(url)
+        db = open_as_owner(url)      # the loader checked the URL
         try:
             rows += read(db, hosts, args) + read_forwarded(db, hosts, args)
         except Exception as e:

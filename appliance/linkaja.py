@@ -61,7 +61,7 @@ DEFAULT_DB_URL = 'sqlite:///aggregator.db'
 
 # Extra keys of a [web_<name>] section with this module.
 OPTIONS = {
-    'db_url': (t.text, DEFAULT_DB_URL),
+    'db_url': (t.db_url, DEFAULT_DB_URL),
     'notification_message': (t.prefix_texts, {}),
 }
 

@@ -68,6 +68,25 @@ def test_a_bad_port_shows_the_bad_value(tmp_path):
         load(tmp_path)
 
 
+@pytest.mark.parametrize('role, text, section', [
+    ('bank', HOST + 'db_url = bank.db\n', 'host_bjb'),        # a pemda link's journal
+    ('bank', '[host_agratek]\nip = 127.0.0.1\nport = 10001\nlisten = true\n'
+             'module = opensipkd.iso8583.bjb.pbb.test_aggregator\nhost = 3271:bjb\n'
+             'db_url = bank.db\n' + HOST, 'host_agratek'),    # the forwarder's
+    ('aggregator', '[host_bjb]\nip = 127.0.0.1\nport = 10001\n'
+                   'module = opensipkd.iso8583.bjb.pbb.agratek\n'
+                   '[web_linkaja]\nroute_path = /linkaja\n'
+                   'module = iso8583_web.scripts.views.linkaja\nhost = bjb\n'
+                   'db_url = bank.db\n', 'web_linkaja'),
+])
+def test_a_db_url_that_is_no_database_url_is_refused_at_load(tmp_path, role, text, section):
+    # Found by --check-config, not by the daemon when it opens the database.
+    write(tmp_path, '10-host.ini', text)
+    with pytest.raises(ConfigError, match=r"\[%s\] db_url: database URL 'bank.db' has no "
+                                          r"scheme; use sqlite:///" % section):
+        load(tmp_path, role)
+
+
 def test_a_missing_required_key_is_named(tmp_path):
     write(tmp_path, '10-host.ini', '[host_bjb]\nport = 1\n')
     with pytest.raises(ConfigError, match=r'\[host_bjb\] module: required key is missing'):

@@ -55,11 +55,11 @@ class PemdaPeer(HostModule):
     reversals (appliance.journal, appliance.saf) in `db_url`, and runs the
     worker that delivers the queued reversals on this link."""
 
-    from ..datatypes import positive_int as _positive_int, seconds as _seconds, \
-        text as _text
+    from ..datatypes import db_url as _db_url, positive_int as _positive_int, \
+        seconds as _seconds
 
     OPTIONS = {
-        'db_url': (_text, 'sqlite:///bank.db'),
+        'db_url': (_db_url, 'sqlite:///bank.db'),
         'saf_max_attempts': (_positive_int, 100),
         'saf_max_age': (_seconds, 86400.0),
         'saf_retry_interval': (_seconds, 10.0),
