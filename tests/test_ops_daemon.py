@@ -336,3 +336,30 @@ def test_a_taken_default_admin_port_costs_only_the_status_page(tmp_path):
         assert daemon.stop() == 0
     finally:
         holder.close()
+
+
+def _closed_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]          # nothing listens there once closed
+
+
+@pytest.mark.parametrize('role, text, what', [
+    ('bank', '[host_pemda]\nport = %(port)d\nlisten = true\nmodule = bank.pemda\n'
+             'db_url = %(db)s\n', '[host_pemda] cannot open the journal database'),
+    ('pemda', '[host_bjb]\nport = %(port)d\nmodule = pemda\n[module_pemda]\n'
+              'db_url = %(db)s\npersen_denda = 2\nnip_pencatat = 9\nkd_kanwil = 01\n'
+              'kd_kantor = 01\nkd_tp =\n    bit0:default:20\n',
+     '[host_bjb] cannot open the biller database'),
+])
+def test_a_database_server_that_is_down_at_start_is_exit_1_with_one_line(
+        tmp_path, role, text, what):
+    # systemd restarts it (Restart=on-failure) until the server is up.
+    db = 'postgresql://127.0.0.1:%d/sismiop' % _closed_port()
+    (tmp_path / 'conf').mkdir()
+    (tmp_path / 'conf' / 'x.ini').write_text(text % {'port': free_port(), 'db': db})
+    code, out = run_cli(['--role', role, '--conf-dir', str(tmp_path / 'conf'),
+                         '--data-dir', str(tmp_path / 'data')])
+    assert code == 1, out
+    assert '%s %s: ' % (what, db) in out and 'Connection refused' in out, out
+    assert 'Traceback' not in out, out

@@ -8,7 +8,7 @@ prefix (the seed's LinkAja chain).
 """
 import os
 
-from .module import HostModule
+from .module import Fatal, HostModule
 
 PRESET = """
 [host_kota_bogor]
@@ -82,8 +82,13 @@ class PemdaPeer(HostModule):
         from ..journal import Journal, create_tables
         from ..owed import OwedReversals
         from ..saf import SafQueue, SafSettings
-        db = self._database()
-        create_tables(db)
+        try:
+            db = self._database()
+            create_tables(db)
+        except Exception as e:
+            from ..db import mask_url
+            raise Fatal('[host_%s] cannot open the journal database %s: %s' % (
+                self.config.name, mask_url(self._option('db_url')), e)) from None
         owed = OwedReversals(os.path.join(self.appliance.settings.data_dir,
                                           'reversals-owed-%s.jsonl' % self.config.name))
         self.journal = Journal(db, self.config.name, owed=owed)

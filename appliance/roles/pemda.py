@@ -87,9 +87,17 @@ class BillerModule(HostModule):
     def start(self):
         from ..pbb.biller import Biller
         section = self.appliance.module_section(self.config.module)
-        self.database = self.appliance.database(section.biller.db_url,
-                                                init=partial(_init_db, demo=section.demo))
-        _check_tables(self.database, section.biller.db_url)
+        url = section.biller.db_url
+        try:
+            self.database = self.appliance.database(url, init=partial(_init_db,
+                                                                      demo=section.demo))
+            _check_tables(self.database, url)
+        except Fatal:
+            raise
+        except Exception as e:        # e.g. the server is down: exit 1, systemd retries
+            from ..db import mask_url
+            raise Fatal('[host_%s] cannot open the biller database %s: %s' % (
+                self.config.name, mask_url(url), e)) from None
         self.biller = Biller(section.biller, self.database)
 
     def handle(self, request):

@@ -209,13 +209,32 @@ journal_has pemda "Connect to 127.0.0.1 port 10002" ||
     fail "the pemda's log is not in the journal"
 ok "journalctl -u iso8583d@pemda has the daemon's log"
 
-# -- crash, upgrade, reboot --------------------------------------------------------------
+# -- crash, a database late, upgrade, reboot ---------------------------------------------
 before=$(prop pemda MainPID)
 inside systemctl kill --signal=SIGKILL iso8583d@pemda
 wait_for 20 "iso8583d@pemda was not restarted after SIGKILL" restarted_once pemda
 [ "$(prop pemda MainPID)" != "$before" ] || fail "same MainPID after the restart"
 wait_for 20 "the pemda's links did not come back after its restart" links_up pemda 2/2
 ok "SIGKILL: Restart=on-failure brought iso8583d@pemda back (NRestarts=1), links up again"
+
+# The pemda's database unreachable (a PostgreSQL server still starting):
+# every start fails with exit 1 (one start and RestartSec=2 take ~3 s, too
+# slow for systemd's default start limit of 5 in 10 s), and systemd keeps
+# trying until the database is back.
+late=$root/etc/iso8583d/conf.d/90-database-late.ini
+printf '[module_opensipkd.iso8583.bjb.pbb.bogor_kota]\ndb_url = postgresql://127.0.0.1:9/sismiop\n' >"$late"
+before=$(prop pemda NRestarts)
+inside systemctl restart --no-block iso8583d@pemda
+sleep 20
+restarts=$(( $(prop pemda NRestarts) - before ))
+[ "$restarts" -ge 5 ] || fail "iso8583d@pemda was restarted $restarts times in 20 s, not 5 or more"
+[ "$(prop pemda Result)" != start-limit-hit ] || fail "systemd gave up on iso8583d@pemda"
+journal_has pemda "cannot open the biller database postgresql://127.0.0.1:9/sismiop" ||
+    fail "the journal does not say why the pemda cannot start"
+rm "$late"
+wait_for 20 "iso8583d@pemda did not come back once its database was" is_active pemda
+wait_for 20 "the pemda's links did not come back with its database" links_up pemda 2/2
+ok "database unreachable: $restarts restarts in 20 s (exit 1, the reason in the journal), no start-limit-hit; up again with its database"
 
 declare -A invocation
 for role in $roles; do invocation[$role]=$(prop $role InvocationID); done
