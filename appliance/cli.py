@@ -114,7 +114,7 @@ def _invoices_parser():
 
 def list_invoices(argv):
     args = _invoices_parser().parse_args(argv)
-    settings = settings_or_none(args, 'iso8583d')
+    settings = settings_or_none(args, 'iso8583d invoices')
     if settings is None:
         return EXIT_CONFIG
     from .db import mask_url, open_as_owner
@@ -125,7 +125,7 @@ def list_invoices(argv):
         if url not in urls:
             urls.append(url)
     if not urls:
-        print('iso8583d: the configuration has no biller module', file=sys.stderr)
+        print('iso8583d invoices: the configuration has no biller module', file=sys.stderr)
         return EXIT_CONFIG
     for url in urls:
         try:
@@ -136,7 +136,7 @@ def list_invoices(argv):
         try:
             ids = invoice_ids(db, unpaid=args.unpaid, prefix=args.prefix, limit=args.limit)
         except Exception as e:
-            print('iso8583d: cannot read bills from %s: %s' % (mask_url(url), e),
+            print('iso8583d invoices: cannot read bills from %s: %s' % (mask_url(url), e),
                   file=sys.stderr)
             return EXIT_FATAL
         finally:
