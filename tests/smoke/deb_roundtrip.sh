@@ -21,42 +21,26 @@
 # Environment: KEEP=1 keeps the root; SUITE, MIRROR pick what debootstrap
 # fetches; BASE is the cached root.
 set -euo pipefail
+. "$(dirname "$0")/debroot.sh"
 
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/../.." && pwd)
-arch=$(dpkg --print-architecture)
-version=$(sed -n "s/^__version__ = ['\"]\(.*\)['\"]/\1/p" "$top/appliance/__init__.py")
-deb=${1:-$top/build/deb/iso8583d_${version}_${arch}.deb}
-SUITE=${SUITE:-bookworm}
-MIRROR=${MIRROR:-http://deb.debian.org/debian}
-BASE=${BASE:-$top/build/work/debootstrap-$SUITE}
-mkdir -p "$top/build/work"
-work=$(mktemp -d "$top/build/work/deb-roundtrip.XXXXXX")
-root=$work/root
 daemon_pid=
 passed=0
 
-cleanup() {
-    status=$?
+stop_what_runs() {
     if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
         kill -KILL -- "-$daemon_pid" 2>/dev/null || kill -KILL "$daemon_pid" 2>/dev/null || true
     fi
-    if [ "${KEEP:-0}" = 1 ] || [ "$status" != 0 ]; then
-        echo "kept $work"
-    else
-        rm -rf "$work"
-    fi
-    exit "$status"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 ok() { passed=$((passed + 1)); echo "ok   $*"; }
 fail() { echo "FAIL $*" >&2; exit 1; }
 in_root() { timeout 60 chroot "$root" "$@"; }
 dpkg_root() { timeout 300 dpkg --root="$root" --force-confold "$@"; }
 status_of() { dpkg-query --admindir="$root/var/lib/dpkg" -W -f='${Status}' iso8583d 2>/dev/null || true; }
+
+debroot_setup deb-roundtrip "${1:-}"
+BASE=${BASE:-$top/build/work/debootstrap-$SUITE}
+[ -f "$deb" ] || fail "$deb is missing: run \`make deb\` first"
 
 # What the package holds, before anything is installed.
 contents=$(dpkg-deb -c "$deb")
@@ -67,20 +51,10 @@ done
 ok "dpkg-deb -c lists /usr/bin/iso8583d, iso8583d-client, iso8583d@.service and the conf.d drop-ins"
 
 [ "$(id -u)" = 0 ] || fail "needs root (dpkg --root, chroot)"
-[ -f "$deb" ] || fail "$deb is missing: run \`make deb\` first"
 command -v debootstrap >/dev/null || fail "debootstrap is missing: apt-get install debootstrap"
 
 # -- the throwaway root ----------------------------------------------------------
-if [ ! -x "$BASE/usr/bin/dpkg" ]; then
-    echo "debootstrap --variant=minbase $SUITE (once; cached in $BASE)"
-    rm -rf "$BASE.tmp"
-    started=$(date +%s)
-    timeout 900 debootstrap --variant=minbase "$SUITE" "$BASE.tmp" "$MIRROR" >"$work/debootstrap.log" 2>&1 ||
-        { tail -20 "$work/debootstrap.log"; fail "debootstrap failed (log above)"; }
-    mv "$BASE.tmp" "$BASE"
-    echo "     debootstrap took $(( $(date +%s) - started )) s"
-fi
-cp -a "$BASE" "$root"
+debroot_copy "$BASE"
 ok "fresh $SUITE minbase root ($(du -sh "$root" | cut -f1)), no systemd running in it"
 
 # -- install ---------------------------------------------------------------------

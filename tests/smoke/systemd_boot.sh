@@ -27,19 +27,9 @@
 # Environment: KEEP=1 keeps the root; SUITE, MIRROR pick what debootstrap
 # fetches; BASE is the cached root.
 set -euo pipefail
+. "$(dirname "$0")/debroot.sh"
 
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/../.." && pwd)
-arch=$(dpkg --print-architecture)
-version=$(sed -n "s/^__version__ = ['\"]\(.*\)['\"]/\1/p" "$top/appliance/__init__.py")
-deb=${1:-$top/build/deb/iso8583d_${version}_${arch}.deb}
-SUITE=${SUITE:-bookworm}
-MIRROR=${MIRROR:-http://deb.debian.org/debian}
-BASE=${BASE:-$top/build/work/debootstrap-$SUITE-systemd}
 INVOICE=3271010001007002701995       # the seed's bill, unpaid in the demo data
-mkdir -p "$top/build/work"
-work=$(mktemp -d "$top/build/work/systemd-boot.XXXXXX")
-root=$work/root
 nspawn_pid=
 init=
 passed=0
@@ -90,19 +80,9 @@ shutdown_container() {
     init=
 }
 
-cleanup() {
-    status=$?
-    shutdown_container
-    if [ "${KEEP:-0}" = 1 ] || [ "$status" != 0 ]; then
-        echo "kept $work"
-    else
-        rm -rf "$work"
-    fi
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+stop_what_runs() { shutdown_container; }
+debroot_setup systemd-boot "${1:-}"
+BASE=${BASE:-$top/build/work/debootstrap-$SUITE-systemd}
 
 # -- what a unit shows -----------------------------------------------------------------
 prop() { inside systemctl show --property="$2" --value "iso8583d@$1.service"; }
@@ -135,17 +115,7 @@ journal_has() {
 command -v systemd-nspawn >/dev/null || fail "systemd-nspawn is missing: apt-get install systemd-container"
 command -v debootstrap >/dev/null || fail "debootstrap is missing: apt-get install debootstrap"
 
-if [ ! -x "$BASE/lib/systemd/systemd" ]; then
-    echo "debootstrap --variant=minbase --include=systemd,procps $SUITE (once; cached in $BASE)"
-    rm -rf "$BASE.tmp"
-    started=$(date +%s)
-    timeout 900 debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,procps \
-        "$SUITE" "$BASE.tmp" "$MIRROR" >"$work/debootstrap.log" 2>&1 ||
-        { tail -20 "$work/debootstrap.log"; fail "debootstrap failed (log above)"; }
-    mv "$BASE.tmp" "$BASE"
-    echo "     debootstrap took $(( $(date +%s) - started )) s"
-fi
-cp -a "$BASE" "$root"
+debroot_copy "$BASE" systemd,systemd-sysv,dbus,procps
 cp "$deb" "$root/root/iso8583d.deb"
 
 # The next version, for the upgrade: the same files, another version number.
