@@ -15,7 +15,7 @@ from daemon import run_cli
 from test_bank_daemon import SEED_INVOICE, rpc
 from test_bank_daemon import chain  # noqa: F401  (fixture)
 
-INVOICE = '3271010001007002701995'
+INVOICE = SEED_INVOICE
 OTHER = '3275010001100000802021'
 SEED_DIR = pathlib.Path(__file__).parent / 'seed'
 
