@@ -166,12 +166,13 @@ class CommandError(Exception):
 
 def read_journals(urls, args):
     """The matching entries of every journal, newest first."""
-    from .db import mask_url, open_as_owner
+    from .db import mask_url, open_as_owner, parse_url
     rows = []
     for url, hosts in urls.items():
-        if url.startswith('sqlite:///') and not os.path.exists(url[len('sqlite:///'):]):
+        checked = parse_url(url)
+        if checked.kind == 'sqlite' and not os.path.exists(checked.target):
             raise CommandError('no journal yet at %s (host %s): the bank has not run with it'
-                               % (url[len('sqlite:///'):], ', '.join(hosts)))
+                               % (checked.target, ', '.join(hosts)))
         db = open_as_owner(url)      # the loader checked the URL
         try:
             rows += read(db, hosts, args) + read_forwarded(db, hosts, args)

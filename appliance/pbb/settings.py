@@ -6,7 +6,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Optional
 
 from appliance import datatypes
-from appliance.db import parse_url
 
 KNOWN_KEYS = frozenset({
     'db_url', 'persen_denda', 'nip_pencatat', 'kd_kanwil', 'kd_kantor', 'kd_tp',
@@ -89,10 +88,9 @@ class BillerSettings:
 
 def _db_url(key, text):
     try:
-        parse_url(text)
+        return datatypes.db_url(text)
     except ValueError as error:
         raise SettingError(key, str(error)) from None
-    return text
 
 
 def _percent(key, text):
