@@ -16,7 +16,7 @@ import time
 from bisect import bisect_left
 from collections import deque
 
-from . import __version__
+from appliance import __version__
 
 CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
 
@@ -133,7 +133,7 @@ class HostMetrics:
         # One that does sets saf_configured and keeps the other two current.
         self.saf_configured = False
         self.saf_depth = 0
-        self.saf_owed = 0           # reversals owed, not queued yet (appliance.owed)
+        self.saf_owed = 0           # reversals owed, not queued yet (appliance.roles.bank.owed)
         self.saf_retries = 0
 
     def count(self, direction, msg):

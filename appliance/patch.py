@@ -4,6 +4,6 @@ from gevent import monkey
 
 monkey.patch_all()
 
-from .db import patch_psycopg  # noqa: E402  (must follow patch_all)
+from appliance.store.db import patch_psycopg  # noqa: E402  (must follow patch_all)
 
 patch_psycopg()

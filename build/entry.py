@@ -4,10 +4,10 @@ One executable serves both commands; it picks by the name it was started as
 (argv[0]'s basename), so /usr/bin/iso8583d-client can be a symlink to
 /usr/bin/iso8583d:
 
-  iso8583d ...          appliance.cli.main (the daemon)
-  iso8583d-client ...   appliance.cli.client_main (the teller/stress client)
+  iso8583d ...          appliance.cli.main.main (the daemon)
+  iso8583d-client ...   appliance.cli.main.client_main (the teller/stress client)
   iso8583d client ...   the same client, for when the symlink is missing
-                        (a subcommand of appliance.cli.main)
+                        (a subcommand of appliance.cli.main.main)
 
 gevent's monkey-patching (appliance.patch) is the first thing that runs.
 """
@@ -16,7 +16,7 @@ from appliance import patch  # noqa: F401  (first: gevent monkey-patching)
 import os
 import sys
 
-from appliance import cli
+from appliance.cli import main as cli
 
 CLIENT_NAME = 'iso8583d-client'
 

@@ -10,17 +10,17 @@ from datetime import date, datetime
 import gevent
 import pytest
 
-from appliance import datatypes
-from appliance.db import PostgresStore, SqliteStore, mask_url, open_database, parse_url
+from appliance.settings import types as datatypes
+from appliance.store.db import PostgresStore, SqliteStore, mask_url, open_database, parse_url
 from appliance.iso.message import Message
-from appliance.models import (Inquiry, Payment, PembayaranSppt, Reversal, Sppt,
-                              key_matches)
-from appliance.pbb import biller as biller_module
-from appliance.pbb import demo
-from appliance.pbb.biller import Biller
-from appliance.pbb.invoice import InvoiceId
-from appliance.pbb.settings import (KNOWN_KEYS, MODULE_DEFAULTS, BillerSettings,
-                                    SettingError)
+from appliance.roles.pemda.tables import (
+    Inquiry, Payment, PembayaranSppt, Reversal, Sppt, key_matches)
+from appliance.roles.pemda import biller as biller_module
+from appliance.roles.pemda import demo
+from appliance.roles.pemda.biller import Biller
+from appliance.roles.pemda.invoice import InvoiceId
+from appliance.roles.pemda.settings import (
+    KNOWN_KEYS, MODULE_DEFAULTS, BillerSettings, SettingError)
 
 SEED_INVOICE = '3271010001007002701995'
 NOW = datetime(2020, 7, 18, 23, 53, 3)

@@ -1,12 +1,12 @@
-"""The biller's compiled queries (appliance.db.Prepared) and its grouped
+"""The biller's compiled queries (appliance.store.db.Prepared) and its grouped
 inquiry records, on SQLite and PostgreSQL."""
 import gevent
 import pytest
 
-from appliance.db import Prepared, open_database, param
-from appliance.models import Inquiry, Sppt
-from appliance.pbb import biller as biller_module
-from appliance.pbb.biller import Biller
+from appliance.store.db import Prepared, open_database, param
+from appliance.roles.pemda.tables import Inquiry, Sppt
+from appliance.roles.pemda import biller as biller_module
+from appliance.roles.pemda.biller import Biller
 from test_biller import (NOW, RECENT_INVOICE, SEED_INVOICE, count, db, inquiry,  # noqa: F401
                          make_settings)
 
@@ -145,7 +145,7 @@ def test_a_postgresql_payment_takes_five_round_trips_with_begin_sent_with_the_cl
         pg_schema_url, monkeypatch):
     from datetime import date
     from test_biller import add_bill, pay, payment, rows
-    from appliance.pbb import demo
+    from appliance.roles.pemda import demo
     database = open_database(pg_schema_url)
     demo.create_tables(database)
     demo.load_demo(database, bills=2)

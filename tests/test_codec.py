@@ -6,8 +6,7 @@ import pytest
 from appliance.iso.codec import Codec, CodecError
 from appliance.iso.mask import mask_bits
 from appliance.iso.message import Message
-from appliance.iso.spec import (BJB_PBB, BJB_PBB_EBCDIC, SPECS, FieldSpec, Spec,
-                                get_spec)
+from appliance.iso.spec import BJB_PBB, BJB_PBB_EBCDIC, SPECS, FieldSpec, Spec, get_spec
 
 ECHO_REQUEST = b'0800822000000000000004000000000000000718222751222236301'
 ECHO_RESPONSE = b'081082200000020000000400000000000000071822275122223600301'

@@ -3,8 +3,8 @@ import os
 
 import pytest
 
-from appliance import config
-from appliance.config import ConfigError
+from appliance.runtime import config
+from appliance.runtime.config import ConfigError
 from appliance.roles import ROLES
 from daemon import run_cli, seed_config
 

@@ -3,7 +3,7 @@ import io
 
 import pytest
 
-from appliance.decode import main
+from appliance.cli.decode import main
 from appliance.iso.codec import Codec
 from appliance.iso.framing import get_streamer
 from appliance.iso.message import Message

@@ -6,12 +6,13 @@ from types import SimpleNamespace
 import gevent
 import pytest
 
-from appliance import config, forwarder
-from appliance.config import ConfigError
-from appliance.db import open_database
-from appliance.forwarder import Forward, ForwarderModule
+from appliance.runtime import config
+from appliance.roles.bank import forwarder
+from appliance.runtime.config import ConfigError
+from appliance.store.db import open_database
+from appliance.roles.bank.forwarder import Forward, ForwarderModule
 from appliance.iso.message import Message
-from appliance.link import AnswerLost, Busy, LinkDown, RequestTimeout
+from appliance.net.link import AnswerLost, Busy, LinkDown, RequestTimeout
 
 INVOICE = '3271010001007002701995'
 BEKASI = '3275010001010000012020'
@@ -303,7 +304,7 @@ def test_without_a_reversal_queue_an_unknown_outcome_is_an_error_line(tmp_path, 
 
 
 def test_a_queued_reversal_lands_in_the_banks_store_and_forward_queue(tmp_path):
-    from appliance.journal import Journal, SafEntry, create_tables
+    from appliance.roles.bank.journal import Journal, SafEntry, create_tables
     db = open_database('sqlite:///%s' % (tmp_path / 'bank.db'))
     create_tables(db)
     bank = Bank(tmp_path, journal=Journal(db, 'kota_bogor'))

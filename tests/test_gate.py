@@ -2,7 +2,7 @@
 import gevent
 import gevent.event
 
-from appliance.gate import FairGate
+from appliance.http.gate import FairGate
 
 
 def test_a_released_slot_goes_to_the_waiter_not_back_to_its_holder():

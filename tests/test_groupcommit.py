@@ -1,14 +1,14 @@
-"""appliance.groupcommit, and the database writes built on it: concurrent
+"""appliance.store.groupcommit, and the database writes built on it: concurrent
 writes share commits, each caller learns its own outcome, and nobody is told
 "written" of a write that a failed group did not keep."""
 import gevent
 import pytest
 from peewee import IntegrityError, OperationalError
 
-from appliance.db import SqliteStore, open_database
-from appliance.groupcommit import GroupCommit
+from appliance.store.db import SqliteStore, open_database
+from appliance.store.groupcommit import GroupCommit
 from appliance.iso.message import Message
-from appliance.journal import Duplicate, Journal, JournalEntry, create_tables
+from appliance.roles.bank.journal import Duplicate, Journal, JournalEntry, create_tables
 
 
 def _together(calls):
@@ -152,7 +152,7 @@ def test_a_failed_commit_fails_every_writer_of_its_group(tmp_path, monkeypatch):
 
 
 def test_a_leader_killed_before_it_writes_hands_the_group_to_the_next_writer(monkeypatch):
-    from appliance import groupcommit
+    from appliance.store import groupcommit
     groups, real_sleep, calls = [], gevent.sleep, []
 
     def killed_in_its_first_yield(seconds=0):

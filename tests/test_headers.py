@@ -1,4 +1,4 @@
-"""appliance.headers gives pywsgi the same header message as the standard
+"""appliance.http.headers gives pywsgi the same header message as the standard
 parser it replaces (http.client.parse_headers into gevent's OldMessage)."""
 import io
 
@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from gevent.pywsgi import headers_factory
 
-from appliance.headers import MAX_HEADERS, parse_headers
+from appliance.http.headers import MAX_HEADERS, parse_headers
 
 TOKEN = st.text(alphabet="!#$%&'*+.^_`|~-abcXYZ019", min_size=1, max_size=12)
 VALUE = st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=255), max_size=20)

@@ -6,12 +6,12 @@ from types import SimpleNamespace
 import gevent
 import pytest
 
-from appliance import journal as J
-from appliance import teller
-from appliance.db import open_database
-from appliance.link import AnswerLost, LinkDown, RequestTimeout
-from appliance.owed import OwedReversals
-from appliance.saf import SafQueue, SafSettings
+from appliance.roles.bank import journal as J
+from appliance.roles.bank import teller
+from appliance.store.db import open_database
+from appliance.net.link import AnswerLost, LinkDown, RequestTimeout
+from appliance.roles.bank.owed import OwedReversals
+from appliance.roles.bank.saf import SafQueue, SafSettings
 from appliance.pbb.request import RequestBuilder
 
 INVOICE = '3271010001007002701995'
@@ -324,7 +324,7 @@ def test_a_reversal_owed_for_an_entry_the_database_lacks_is_reported_not_queued(
 def test_reversals_owed_while_the_journal_is_away_show_in_metrics_and_status(
         db, tmp_path, monkeypatch, caplog):
     from appliance.metrics import HostMetrics, HttpMetrics, exposition
-    from appliance.status import _links_section, link_state
+    from appliance.ops.status import _links_section, link_state
     journal = J.Journal(db, 'kota_bogor', owed=OwedReversals(str(tmp_path / 'owed.jsonl')))
     journal.owed.add(7, 'answered but not journalled', payment())
 

@@ -7,8 +7,8 @@ import pathlib
 
 import pytest
 
-from appliance import journal as J
-from appliance.db import open_database
+from appliance.roles.bank import journal as J
+from appliance.store.db import open_database
 from appliance.pbb.request import RequestBuilder
 from daemon import run_cli
 

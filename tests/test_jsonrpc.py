@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from appliance.jsonrpc import MAX_BATCH
+from appliance.http.jsonrpc import MAX_BATCH
 
 INVOICE = '3271010001007002701995'
 INQUIRY = {'jsonrpc': '2.0', 'id': 1, 'method': 'inquiry',

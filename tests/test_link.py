@@ -7,13 +7,13 @@ from types import MappingProxyType
 import gevent
 import pytest
 
-from appliance.config import HostConfig
-from appliance.hosts import Connector, Host
+from appliance.runtime.config import HostConfig
+from appliance.net.hosts import Connector, Host
 from appliance.iso import netmgmt
 from appliance.iso.message import Message
-from appliance.link import (EXPIRY_TICK, AnswerLost, Busy, LinkDown, LinkError,
-                            RequestTimeout)
-from appliance.roles.module import HostModule
+from appliance.net.link import (
+    EXPIRY_TICK, AnswerLost, Busy, LinkDown, LinkError, RequestTimeout)
+from appliance.net.module import HostModule
 from peers import FakePeer
 
 

@@ -9,13 +9,13 @@ from urllib.parse import urlencode
 
 import pytest
 
-from appliance import linkaja
-from appliance.db import open_database
+from appliance.roles.aggregator import linkaja
+from appliance.store.db import open_database
 from appliance.iso.codec import Codec
 from appliance.iso.framing import get_streamer
 from appliance.iso.spec import get_spec
-from appliance.link import AnswerLost, LinkDown, RequestTimeout
-from appliance.linkaja import LinkAjaTransaction
+from appliance.net.link import AnswerLost, LinkDown, RequestTimeout
+from appliance.roles.aggregator.linkaja import LinkAjaTransaction
 
 INVOICE = '3271010001007002701995'
 PROFILE = (INVOICE + 'UW** *****SNA'.ljust(35) + 'JL LINCAR I'.ljust(35)
@@ -324,7 +324,7 @@ def multipart(fields):
 
 
 def test_the_notification_message_setting_keeps_spaces_and_colons():
-    from appliance.datatypes import prefix_texts
+    from appliance.settings.types import prefix_texts
     assert prefix_texts('\n3271:PBB Kota Bogor\n 3275 : PBB: Bekasi \n') == {
         '3271': 'PBB Kota Bogor', '3275': 'PBB: Bekasi'}
     for bad in ('Kota Bogor', 'x271:PBB', '3271:a\n3271:b'):

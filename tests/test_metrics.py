@@ -9,8 +9,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from appliance import metrics
 from appliance.iso.message import Message
-from appliance.metrics import (IN, OUT, Histogram, HostMetrics, HttpMetrics, Series,
-                               exposition, merge_windows, percentiles)
+from appliance.metrics import (
+    IN, OUT, Histogram, HostMetrics, HttpMetrics, Series, exposition, merge_windows,
+    percentiles)
 from peers import FakePeer
 from test_link import answer, connected_host, inquiry, settle
 

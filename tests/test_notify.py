@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from appliance import notify
+from appliance.ops import notify
 from daemon import Daemon, free_port
 
 

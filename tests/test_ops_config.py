@@ -1,8 +1,8 @@
 """[admin]: where the status page and metrics are served, and who may read them."""
 import pytest
 
-from appliance import config
-from appliance.config import AdminConfig, ConfigError
+from appliance.runtime import config
+from appliance.runtime.config import AdminConfig, ConfigError
 from appliance.roles import ROLES
 
 HOST = '[host_bjb]\nport = 10002\nmodule = opensipkd.iso8583.bjb.pbb.test\n'

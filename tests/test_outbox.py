@@ -1,4 +1,4 @@
-"""appliance.outbox: frames of one loop turn leave in one write, in order,
+"""appliance.net.outbox: frames of one loop turn leave in one write, in order,
 also when the socket cannot take them all at once; a failed write is
 reported once."""
 import socket
@@ -6,7 +6,7 @@ import socket
 import gevent
 import pytest
 
-from appliance.outbox import Outbox
+from appliance.net.outbox import Outbox
 
 
 class CountingSocket:

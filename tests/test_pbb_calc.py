@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from appliance.pbb import calc
-from appliance.pbb.invoice import InvalidInvoice, InvoiceId
+from appliance.roles.pemda import calc
+from appliance.roles.pemda.invoice import InvalidInvoice, InvoiceId
 
 SEED_DUE = date(1995, 11, 30)
 

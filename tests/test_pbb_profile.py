@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from appliance.pbb import profile
-from appliance.pbb.calc import Amounts
+from appliance.roles.pemda.calc import Amounts
 
 SEED_FACTS = profile.BillFacts(
     name='UW** *****SNA', address='JL LINCAR I', village='TEGAL GUNDIL',

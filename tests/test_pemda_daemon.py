@@ -5,10 +5,10 @@ import re
 import gevent
 import pytest
 
-from appliance.config import resolve_db_url
-from appliance.db import open_database
+from appliance.runtime.config import resolve_db_url
+from appliance.store.db import open_database
 from appliance.iso.message import Message
-from appliance.models import BILL_KEY, PembayaranSppt
+from appliance.roles.pemda.tables import BILL_KEY, PembayaranSppt
 from appliance.pbb.request import RequestBuilder
 from daemon import Daemon, run_cli, seed_config
 from peers import FakePeer

@@ -4,11 +4,11 @@ import time
 import gevent
 import pytest
 
-from appliance import journal as J
-from appliance.db import open_database
-from appliance.link import LinkDown, RequestTimeout
+from appliance.roles.bank import journal as J
+from appliance.store.db import open_database
+from appliance.net.link import LinkDown, RequestTimeout
 from appliance.pbb.request import RequestBuilder
-from appliance.saf import SafQueue, SafSettings
+from appliance.roles.bank.saf import SafQueue, SafSettings
 
 INVOICE = '3271010001007002701995'
 

@@ -9,11 +9,12 @@ import gevent
 import gevent.event
 import pytest
 
-from appliance import status, web
-from appliance.config import AdminConfig, WebConfig
-from appliance.hosts import Host
+from appliance.ops import status
+from appliance.http import server as web
+from appliance.runtime.config import AdminConfig, WebConfig
+from appliance.net.hosts import Host
 from appliance.metrics import OUT
-from appliance.status import DatabaseProbe, Ops, render_page, summary_line
+from appliance.ops.status import DatabaseProbe, Ops, render_page, summary_line
 from test_link import host_config
 
 

@@ -1,10 +1,10 @@
-"""appliance.taskgroup: at most `limit` handlers at once, a join for
+"""appliance.net.taskgroup: at most `limit` handlers at once, a join for
 shutdown, a failing handler that frees its place, and greenlets that park
 between tasks (at most KEEP_IDLE) until close()."""
 import gevent
 from gevent.event import Event
 
-from appliance.taskgroup import TaskGroup
+from appliance.net.taskgroup import TaskGroup
 
 
 def test_a_task_group_runs_at_most_its_limit_and_joins_when_all_are_done():
@@ -45,7 +45,7 @@ def test_a_finished_task_s_greenlet_takes_the_next_task():
 
 
 def test_at_most_keep_idle_greenlets_wait_and_close_ends_them(monkeypatch):
-    from appliance import taskgroup
+    from appliance.net import taskgroup
     monkeypatch.setattr(taskgroup, 'KEEP_IDLE', 2)
     group = TaskGroup(10)
     release, runners = Event(), set()

@@ -4,7 +4,7 @@ import time
 import gevent
 import pytest
 
-from appliance import teller
+from appliance.roles.bank import teller
 
 INVOICE = '3271010001007002701995'
 PAYMENT = {'invoice_id': INVOICE, 'amount': 19536, 'ntb': '0719054951',

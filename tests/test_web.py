@@ -10,8 +10,8 @@ import bottle
 import gevent
 import pytest
 
-from appliance import web
-from appliance.config import WebConfig
+from appliance.http import server as web
+from appliance.runtime.config import WebConfig
 
 INQUIRY = json.dumps({'jsonrpc': '2.0', 'id': 1, 'method': 'inquiry',
                       'params': [{'invoice_id': '3271010001007002701995'}]})

@@ -1,7 +1,7 @@
 """Raw ISO8583 mode: play the bank toward a pemda, no bank daemon needed.
 
 The client holds one ISO8583 link through the appliance's own link layer
-(appliance.hosts: a Host with a do-nothing module, served by a Listener with
+(appliance.net.hosts: a Host with a do-nothing module, served by a Listener with
 --listen, as the seed's bank waits for its pemda, or by a Connector), and
 every worker sends its requests on that link, many in flight, matched by
 STAN. Requests are built by appliance.pbb.request.RequestBuilder, as the bank
@@ -20,8 +20,8 @@ import gevent
 
 from appliance.client import refs
 from appliance.client.invoices import pick
-from appliance.client.options import (UsageError, add_invoice_arguments, need, only_for,
-                                      positive_float, positive_int)
+from appliance.client.options import (
+    UsageError, add_invoice_arguments, need, only_for, positive_float, positive_int)
 from appliance.client.transaction import Transaction
 
 DESCRIPTION = 'Raw ISO8583: play the bank toward a pemda (inquiry, payment, reversal, echo).'
@@ -110,9 +110,9 @@ class Gateway:
     """The one link every worker shares, up before the run starts."""
 
     def __init__(self, args, in_flight):
-        from appliance.config import HostConfig
-        from appliance.hosts import Connector, Host, Listener
-        from appliance.roles.module import HostModule
+        from appliance.runtime.config import HostConfig
+        from appliance.net.hosts import Connector, Host, Listener
+        from appliance.net.module import HostModule
         config = HostConfig(
             name='pemda', ip=args.host, port=args.port, listen=args.listen,
             streamer=args.streamer, timeout=max(60.0, args.timeout + 10), module='client',
@@ -169,7 +169,7 @@ class IsoTransaction(Transaction):
         return self.gateway
 
     def transact(self, result, gateway):
-        from appliance.link import LinkError
+        from appliance.net.link import LinkError
         if not gateway.ready:
             result.fail('link down: %s' % gateway.problem)
             return
@@ -200,7 +200,7 @@ class IsoTransaction(Transaction):
 
     def _amount_due(self, result, host, invoice_id):
         """Inquire first, as a teller does; bit 4 is the amount due (None: failed)."""
-        from appliance.link import LinkError
+        from appliance.net.link import LinkError
         try:
             answer = self._exchange(result, host,
                                     self.builder.inquiry(invoice_id, host.next_stan()))
@@ -226,7 +226,7 @@ class IsoTransaction(Transaction):
 
 
 def _describe(exc):
-    from appliance.link import AnswerLost, LinkDown, RequestTimeout
+    from appliance.net.link import AnswerLost, LinkDown, RequestTimeout
     if isinstance(exc, LinkDown):
         return 'link down'
     if isinstance(exc, AnswerLost):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import gevent
 
-from ..rlimit import raise_file_limit
+from appliance.net.rlimit import raise_file_limit
 
 # Descriptors the process needs besides the workers' sockets.
 _SPARE_FILES = 64

@@ -5,9 +5,9 @@ decode then run one tight loop over the present bits. Every failure is a
 CodecError naming the field and the byte position (offsets count from the
 MTI, framing excluded); card data is masked in its text.
 """
-from .mask import mask_value
-from .message import Message
-from .spec import Spec, get_spec
+from appliance.iso.mask import mask_value
+from appliance.iso.message import Message
+from appliance.iso.spec import Spec, get_spec
 
 _HEX = '0123456789ABCDEFabcdef'
 _TRACK2 = '0123456789=D?;'

@@ -1,5 +1,5 @@
 """One ISO8583 message: an MTI and its fields as text, keyed by bit number."""
-from .mask import mask_bits
+from appliance.iso.mask import mask_bits
 
 # Request MTI -> response MTI. A repeat (0401) is answered as a repeat (0411).
 _RESPONSE_MTI = {'0200': '0210', '0400': '0410', '0401': '0411', '0800': '0810'}

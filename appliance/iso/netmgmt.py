@@ -1,7 +1,7 @@
 """Network management (0800/0810): echo, sign-on, sign-off."""
 import time
 
-from .message import COPY_BITS, Message
+from appliance.iso.message import COPY_BITS, Message
 
 ECHO = '301'
 SIGN_ON = '001'

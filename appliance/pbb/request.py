@@ -7,8 +7,8 @@ bank side. Default bits (channel, institutions, or an aggregator's
 import datetime
 from types import MappingProxyType
 
-from ..iso.mask import mask_pan
-from ..iso.message import Message
+from appliance.iso.mask import mask_pan
+from appliance.iso.message import Message
 
 INQUIRY = '341019'
 PAYMENT = '541019'

@@ -17,7 +17,7 @@ from gevent import monkey
 
 monkey.patch_all()
 
-from appliance.db import patch_psycopg  # noqa: E402
+from appliance.store.db import patch_psycopg  # noqa: E402
 
 patch_psycopg()
 

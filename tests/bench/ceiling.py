@@ -37,7 +37,7 @@ def app(environ, start_response):
 
 
 def main(port):
-    from appliance.rlimit import raise_file_limit
+    from appliance.net.rlimit import raise_file_limit
     raise_file_limit(4096)
     WSGIServer(('127.0.0.1', port), app, handler_class=Handler, log=None,
                backlog=2048).serve_forever()

@@ -3,7 +3,7 @@
 Real processes (`python -m appliance`) from the seed's test-bank.ini and
 test-pemda.ini on free loopback ports, logging at WARNING, the pemda on a
 fresh SQLite file or a fresh PostgreSQL schema with `bills` demo bills
-(appliance.pbb.demo.load_demo). Each load is driven by wrk (rpc.lua) and by
+(appliance.roles.pemda.demo.load_demo). Each load is driven by wrk (rpc.lua) and by
 iso8583d-client at several concurrencies; the HTTP ceiling (ceiling.py) is
 driven the same way in the same run.
 
@@ -108,12 +108,12 @@ class Chain:
                          'pemda': round(rss_mb(self.pemda.pid), 1)}
 
     def _settings(self):
-        from appliance.cli import load_settings
+        from appliance.cli.main import load_settings
         return load_settings(SimpleNamespace(files=[], conf_dir=self.pemda_conf,
                                              data_dir=self.data_dir, role='pemda'))
 
     def _resolved_url(self):
-        from appliance.config import resolve_db_url
+        from appliance.runtime.config import resolve_db_url
         (section,) = self.settings.module_sections.values()
         return resolve_db_url(section.biller.db_url, self.data_dir)
 
@@ -122,11 +122,11 @@ class Chain:
         return section.biller
 
     def database(self):
-        from appliance.db import open_database
+        from appliance.store.db import open_database
         return open_database(self.db_url)
 
     def _load(self, bills):
-        from appliance.pbb import demo
+        from appliance.roles.pemda import demo
         started = time.perf_counter()
         db = self.database()
         try:
@@ -175,8 +175,8 @@ class Chain:
         """[(invoice id, amount due today)] of every bill with something to
         pay, in key order, from the bill rows and the biller's calc."""
         from datetime import date
-        from appliance.models import BILL_KEY, PAID, PembayaranSppt, Sppt
-        from appliance.pbb import calc
+        from appliance.roles.pemda.tables import BILL_KEY, PAID, PembayaranSppt, Sppt
+        from appliance.roles.pemda import calc
         settings = self.biller_settings()
         today = date.today()
         db = self.database()
@@ -208,7 +208,7 @@ class Chain:
         """The inquiries a teller makes before paying, written directly."""
         from datetime import datetime
         from peewee import chunked
-        from appliance.models import Inquiry
+        from appliance.roles.pemda.tables import Inquiry
         now = datetime.now()
         db = self.database()
         try:
@@ -222,7 +222,8 @@ class Chain:
 
     def check_payments(self, invoices, reported_ok):
         """Is the database consistent after paying `invoices` (ids)?"""
-        from appliance.models import BILL_KEY, LIVE, PAID, Payment, PembayaranSppt, Sppt
+        from appliance.roles.pemda.tables import (
+            BILL_KEY, LIVE, PAID, Payment, PembayaranSppt, Sppt)
         wanted = set(invoices)
         db = self.database()
         try:
@@ -268,7 +269,7 @@ def _children_cpu():
 
 
 def _more_files():
-    from appliance.rlimit import raise_file_limit
+    from appliance.net.rlimit import raise_file_limit
     raise_file_limit(4096)
 
 

@@ -3,11 +3,11 @@ next to bare gevent sockets bouncing the same frames.
 
 Four roles, each a process of its own (`python tests/bench/link.py ROLE ...`):
 
-  pemda PORT              connects to PORT through appliance.hosts.Connector;
+  pemda PORT              connects to PORT through appliance.net.hosts.Connector;
                           a trivial HostModule answers every 0200 with the
                           seed's 0210 inquiry response (bit 62 included)
   bank PORT LEVELS SECS PEER
-                          listens through appliance.hosts.Listener (a Host with
+                          listens through appliance.net.hosts.Listener (a Host with
                           a do-nothing module), waits for the pemda's link,
                           then for each in-flight level keeps that many
                           requests going through Host.send for SECS seconds;
@@ -19,7 +19,7 @@ Four roles, each a process of its own (`python tests/bench/link.py ROLE ...`):
                           sendall per frame, latency matched in order
 
 The raw pair writes one frame per sendall; our link writes the frames of
-one event-loop turn in one send (appliance.outbox). The ratio is the cost of
+one event-loop turn in one send (appliance.net.outbox). The ratio is the cost of
 our codec, framing, STAN matching and greenlets, less what that saves.
 run() drives both pairs level by level, interleaved, in one run. The sender
 reads its own and its peer's (PEER = pid) CPU time from /proc at the start
@@ -50,7 +50,7 @@ INVOICE = '3271010001007002701995'
 
 
 def _host_config(name, port, listen):
-    from appliance.config import HostConfig
+    from appliance.runtime.config import HostConfig
     return HostConfig(
         name=name, ip='127.0.0.1', port=port, listen=listen, streamer='bjb_with_suffix',
         timeout=60.0, module='bench', bind='127.0.0.1', source_ip='', spec='bjb_pbb',
@@ -85,8 +85,8 @@ def frames():
 # -- our link ------------------------------------------------------------------
 
 def pemda(port):
-    from appliance.hosts import Connector, Host
-    from appliance.roles.module import HostModule
+    from appliance.net.hosts import Connector, Host
+    from appliance.net.module import HostModule
 
     class Answer(HostModule):
         def handle(self, request):
@@ -122,9 +122,9 @@ class Meter:
 
 
 def bank(port, levels, seconds, peer):
-    from appliance.hosts import Host, Listener
+    from appliance.net.hosts import Host, Listener
     from appliance.iso.message import Message
-    from appliance.roles.module import HostModule
+    from appliance.net.module import HostModule
 
     config = _host_config('pemda', port, listen=True)
     host = Host(config, HostModule(config, None, None))

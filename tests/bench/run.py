@@ -11,7 +11,7 @@ from gevent import monkey
 
 monkey.patch_all()
 
-from appliance.db import patch_psycopg  # noqa: E402  (as the daemons do)
+from appliance.store.db import patch_psycopg  # noqa: E402  (as the daemons do)
 
 patch_psycopg()
 

@@ -15,12 +15,12 @@ from gevent.pool import Pool
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from appliance import journal as J  # noqa: E402
-from appliance.config import resolve_db_url  # noqa: E402
-from appliance.db import open_database  # noqa: E402
-from appliance.models import PembayaranSppt, key_matches  # noqa: E402
-from appliance.owed import OwedReversals  # noqa: E402
-from appliance.pbb.invoice import InvoiceId  # noqa: E402
+from appliance.roles.bank import journal as J  # noqa: E402
+from appliance.runtime.config import resolve_db_url  # noqa: E402
+from appliance.store.db import open_database  # noqa: E402
+from appliance.roles.pemda.tables import PembayaranSppt, key_matches  # noqa: E402
+from appliance.roles.bank.owed import OwedReversals  # noqa: E402
+from appliance.roles.pemda.invoice import InvoiceId  # noqa: E402
 from daemon import Daemon, free_port, run_cli, seed_config  # noqa: E402
 
 REPORT = []          # one dict of figures per scenario run

@@ -5,8 +5,8 @@ import time
 import gevent
 import pytest
 
-from appliance import journal as J
-from appliance.db import open_database
+from appliance.roles.bank import journal as J
+from appliance.store.db import open_database
 from appliance.pbb.request import RequestBuilder
 from daemon import Daemon
 from peers import FakePeer

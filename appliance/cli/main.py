@@ -1,0 +1,200 @@
+"""The iso8583d and iso8583d-client entry points."""
+from appliance import patch  # noqa: F401  (first: gevent monkey-patching)
+
+import argparse
+import os
+import sys
+
+from appliance import __version__
+from appliance.runtime import config, logsetup
+from appliance.runtime.config import ConfigError
+from appliance.roles import ROLES
+
+EXIT_OK, EXIT_FATAL, EXIT_CONFIG = 0, 1, 78
+
+
+def _parser():
+    p = argparse.ArgumentParser(
+        prog='iso8583d',
+        description='ISO8583 host-to-host appliance for PBB payments '
+                    '(roles: pemda biller, bank gateway, aggregator).',
+        epilog='other commands (each with --help): iso8583d decode (ISO8583 frames from '
+               'the logs, field by field), iso8583d journal (the bank\'s payments and '
+               'their reversals), iso8583d invoices, iso8583d demo, iso8583d client')
+    p.add_argument('--role', choices=sorted(ROLES),
+                   help='what to run; may be left out when the configuration '
+                        'defines hosts (it is then guessed from their modules)')
+    p.add_argument('--conf-dir', default=os.environ.get('ISO8583D_CONF_DIR',
+                                                        config.DEFAULT_CONF_DIR),
+                   help='directory of *.ini drop-ins, read in name order '
+                        '(default: $ISO8583D_CONF_DIR or %(default)s)')
+    p.add_argument('--data-dir', default=os.environ.get('ISO8583D_DATA_DIR'),
+                   help='where SQLite databases live (default: $ISO8583D_DATA_DIR, '
+                        '%s when it exists, else ~/.local/share/iso8583d)'
+                        % config.DEFAULT_DATA_DIR)
+    p.add_argument('files', nargs='*', metavar='FILE.ini',
+                   help='configuration files to read instead of --conf-dir '
+                        '(a seed file such as test-pemda.ini works unchanged)')
+    p.add_argument('--check-config', action='store_true',
+                   help='validate the configuration and exit (0 good, 78 bad)')
+    p.add_argument('--print-config', action='store_true',
+                   help='show every value with the file it came from, and exit')
+    p.add_argument('--initdb', action='store_true',
+                   help="create the role's database tables and exit")
+    p.add_argument('--demo', action='store_true',
+                   help='with --initdb: also load the demo bills')
+    p.add_argument('--version', action='version', version='iso8583d ' + __version__)
+    return p
+
+
+def default_data_dir():
+    if os.path.isdir(config.DEFAULT_DATA_DIR) and os.access(config.DEFAULT_DATA_DIR, os.W_OK):
+        return config.DEFAULT_DATA_DIR
+    base = os.environ.get('XDG_DATA_HOME') or os.path.expanduser('~/.local/share')
+    return os.path.join(base, 'iso8583d')
+
+
+def guess_role(settings):
+    """The seed ran without --role; tell the role from the modules in use."""
+    mods = {h.module for h in settings.hosts} | {r.module for r in settings.routes}
+    if any(m.startswith('pemda') for m in mods):
+        return 'pemda'
+    if any(m.startswith('aggregator') for m in mods):
+        return 'aggregator'
+    return 'bank'
+
+
+def load_settings(args):
+    files = args.files or config.config_files(args.conf_dir)
+    data_dir = args.data_dir or default_data_dir()
+    if args.role is None and not files:
+        raise ConfigError('no configuration found in %s: say which preset to run '
+                          'with --role bank, pemda or aggregator' % args.conf_dir)
+    presets = []
+    if args.role:
+        role = ROLES[args.role]
+        presets = [(config.PRESET_SOURCE % args.role, role.PRESET)]
+    settings = config.load(args.role, files, data_dir, presets)
+    if args.role is None:
+        if not settings.hosts:
+            raise ConfigError('the configuration defines no host_ section; '
+                              'name a preset with --role')
+        settings = config.with_role(settings, guess_role(settings))
+    return settings
+
+
+def settings_or_none(args, command):
+    """load_settings for a command beside the daemons; None once the
+    configuration error is printed."""
+    try:
+        return load_settings(args)
+    except ConfigError as e:
+        print('%s: configuration error: %s' % (command, e), file=sys.stderr)
+        return None
+
+
+def _invoices_parser():
+    p = argparse.ArgumentParser(
+        prog='iso8583d invoices',
+        description="List invoice ids of the pemda's bills, one per line (for "
+                    "iso8583d-client --invoice-file).")
+    p.add_argument('--role', choices=['pemda'], default='pemda')
+    p.add_argument('--conf-dir', default=os.environ.get('ISO8583D_CONF_DIR',
+                                                        config.DEFAULT_CONF_DIR))
+    p.add_argument('--data-dir', default=os.environ.get('ISO8583D_DATA_DIR'))
+    p.add_argument('files', nargs='*', metavar='FILE.ini')
+    which = p.add_mutually_exclusive_group()
+    which.add_argument('--paid', dest='unpaid', action='store_false', default=True,
+                       help='paid bills instead of bills with something to pay')
+    which.add_argument('--all', dest='unpaid', action='store_const', const=None,
+                       help='every bill')
+    p.add_argument('--prefix', help='2 or 4 leading digits (e.g. 3275)')
+    p.add_argument('--limit', type=int, help='at most this many')
+    return p
+
+
+def list_invoices(argv):
+    args = _invoices_parser().parse_args(argv)
+    settings = settings_or_none(args, 'iso8583d invoices')
+    if settings is None:
+        return EXIT_CONFIG
+    from appliance.store.db import mask_url, open_as_owner
+    from appliance.roles.pemda.demo import invoice_ids
+    urls = []
+    for section in settings.module_sections.values():
+        url = config.resolve_db_url(section.biller.db_url, settings.data_dir)
+        if url not in urls:
+            urls.append(url)
+    if not urls:
+        print('iso8583d invoices: the configuration has no biller module', file=sys.stderr)
+        return EXIT_CONFIG
+    for url in urls:
+        try:
+            db = open_as_owner(url)
+        except PermissionError as e:
+            print('iso8583d invoices: %s' % e, file=sys.stderr)
+            return EXIT_FATAL
+        try:
+            ids = invoice_ids(db, unpaid=args.unpaid, prefix=args.prefix, limit=args.limit)
+        except Exception as e:
+            print('iso8583d invoices: cannot read bills from %s: %s' % (mask_url(url), e),
+                  file=sys.stderr)
+            return EXIT_FATAL
+        finally:
+            db.close()
+        sys.stdout.write(''.join(i + '\n' for i in ids))
+    return EXIT_OK
+
+
+def run_demo(argv):
+    from appliance.cli.demo import main as demo_main
+    return demo_main(argv)
+
+
+def decode_frames(argv):
+    from appliance.cli.decode import main as decode_main
+    return decode_main(argv)
+
+
+def show_journal(argv):
+    from appliance.cli.journal import main as journal_main
+    return journal_main(argv)
+
+
+SUBCOMMANDS = {'invoices': list_invoices, 'demo': run_demo,
+               'client': lambda argv: client_main(argv), 'decode': decode_frames,
+               'journal': show_journal}
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in SUBCOMMANDS:
+        return SUBCOMMANDS[argv[0]](argv[1:])
+    args = _parser().parse_args(argv)
+    if args.demo and not args.initdb:
+        _parser().error('--demo goes with --initdb')
+    try:
+        settings = load_settings(args)
+        if args.check_config:
+            print('configuration OK: role %s, %d host(s), %d web route(s), from %s' % (
+                settings.role, len(settings.hosts), len(settings.routes),
+                ', '.join(settings.files) or 'the preset'))
+            return EXIT_OK
+        if args.print_config:
+            config.print_config(settings, sys.stdout)
+            return EXIT_OK
+        logsetup.setup(settings)
+    except ConfigError as e:
+        print('iso8583d: configuration error: %s' % e, file=sys.stderr)
+        return EXIT_CONFIG
+    os.makedirs(settings.data_dir, exist_ok=True)
+    from appliance.runtime.app import Appliance
+    appliance = Appliance(settings)
+    if args.initdb:
+        return appliance.initdb(args.demo)
+    return appliance.run()
+
+
+def client_main(argv=None):
+    from appliance.client import main as run_client
+    return run_client(argv)

@@ -1,0 +1,125 @@
+"""Role aggregator: offers LinkAja's HTTP format and talks ISO8583 to the bank.
+
+With no configuration it runs the seed's test-agratek.ini: it connects to the
+bank on 127.0.0.1:10001 and serves LinkAja on http://0.0.0.0:7001/linkaja,
+recording its transactions in aggregator.db in the data dir.
+"""
+from types import MappingProxyType
+
+from appliance.pbb.request import parse_request_bits
+from appliance.net.module import HostModule
+
+# The seed's request_bits: what an aggregator's requests carry besides the
+# bits of each request (a host without request_bits sends these).
+SEED_REQUEST_BITS_TEXT = """
+    2:622011888888888888
+    18:6025
+    22:010
+    32:015
+    35:622011888888888888=9912?
+    37:000000000000
+    41:AGRATEK
+    42:LINKAJA
+    43:AGRATEK-LINKAJA
+    49:360
+    59:PAY
+    60:123
+    63:214
+"""
+
+PRESET = """
+[web]
+port = 7001
+threads = 12
+
+[web_linkaja]
+route_path = /linkaja
+module = iso8583_web.scripts.views.linkaja
+host = bjb
+timeout = 30
+db_url = sqlite:///aggregator.db
+allowed_ip =
+    127.0.0.1
+    10.8.30.1
+notification_message =
+    3271:PBB Kota Bogor
+    3676:PBB Kota Tangerang Selatan
+    3275:PBB Kota Bekasi
+
+[host_bjb]
+ip = 127.0.0.1
+port = 10001
+listen = false
+timeout = 15
+streamer = bjb
+module = opensipkd.iso8583.bjb.pbb.agratek
+request_bits =%s""" % SEED_REQUEST_BITS_TEXT.rstrip()
+
+SEED_REQUEST_BITS = MappingProxyType(parse_request_bits(SEED_REQUEST_BITS_TEXT))
+
+
+class BankLink(HostModule):
+    """The aggregator's side of its link to the bank (seed module
+    opensipkd.iso8583.bjb.pbb.agratek). It carries `request_bits`, the default
+    bits of every request the LinkAja face sends on it; requests from the
+    bank are not expected (answered 76).
+
+    When a LinkAja route uses this host, the host keeps a store-and-forward
+    queue of reversals (appliance.roles.bank.saf) in that route's database: a payment
+    whose outcome is unknown (no answer in time, link closed first) is
+    reversed toward the bank, 0400 then 0401 repeats, until the bank answers.
+    `--initdb` creates the tables of those routes."""
+
+    OPTIONS = {'request_bits': (parse_request_bits, SEED_REQUEST_BITS)}
+
+    journal = None
+    saf = None
+
+    @property
+    def request_bits(self):
+        return dict(self.config.options.get('request_bits') or SEED_REQUEST_BITS)
+
+    def _routes(self):
+        from appliance.roles.aggregator import linkaja
+        return [r for r in self.settings.routes
+                if r.host == self.config.name and r.module == linkaja.MODULE]
+
+    def _tables(self, db):
+        from appliance.roles.bank import journal
+        from appliance.roles.aggregator import linkaja
+        linkaja.create_tables(db)
+        journal.create_tables(db)
+
+    def start(self):
+        from appliance.roles.aggregator import linkaja
+        from appliance.roles.bank.journal import Journal
+        from appliance.roles.bank.saf import SafQueue, SafSettings
+        from appliance.roles.bank.peer import PemdaPeer
+        routes = self._routes()
+        if not routes:
+            return
+        db = self.appliance.database(linkaja.db_url(routes[0]), init=self._tables)
+        self._tables(db)
+        defaults = {key: default for key, (_, default) in PemdaPeer.OPTIONS.items()}
+        timeout = self.config.request_timeout
+        self.journal = Journal(db, self.config.name)
+        self.saf = SafQueue(self.journal, self.appliance.hosts[self.config.name], SafSettings(
+            max_attempts=defaults['saf_max_attempts'], max_age=defaults['saf_max_age'],
+            retry_interval=defaults['saf_retry_interval'],
+            retry_max=defaults['saf_retry_max'], orphan_after=2 * timeout + 30,
+            request_timeout=timeout))
+        self.saf.start()
+
+    def stop(self):
+        if self.saf is not None:
+            self.saf.stop()
+
+    def initdb(self, demo):
+        from appliance.roles.aggregator import linkaja
+        from appliance.store.db import mask_url
+        done = []
+        for route in self._routes():
+            url = linkaja.db_url(route)
+            self._tables(self.appliance.database(url))
+            done.append('[web_%s] LinkAja tables ready in %s' % (route.name, mask_url(url)))
+        return '; '.join(done) or None

@@ -1,0 +1,509 @@
+"""The LinkAja face of the aggregator: the seed's `iso8583_web.scripts.views.linkaja`.
+
+LinkAja (spec §6) sends its fields as a form POST, a query string (GET or
+POST) or a JSON object:
+
+    merchant, terminal, pwd, msisdn   recorded (pwd never); not checked: restrict
+                                      callers with allowed_ip
+    acc_no                            the invoice id (22 digits)
+    trx_date                          YYYYmmddHHMMSS (optional, recorded)
+    trx_type                          021 inquiry, 022 payment, 023 reversal
+    amount, bill_ref, trx_id          payment and reversal
+
+and gets one line of colon-separated fields back (HTTP 200, text/plain):
+
+    021  RC:Biller Name:Bill Amount:Bill Ref:Notification Message
+    022  RC:Transaction ID (the pemda's NTP):Bill Ref:Notification Message
+    023  RC::Bill Ref:Notification Message
+
+Every transaction is recorded in the route's database (`db_url`); the Bill
+Ref of an inquiry is the id of its record. A payment must quote the bill_ref
+and amount of an answered inquiry of the same acc_no; its trx_id is the NTB
+(bit 48) of its ISO payment, and a repeated trx_id of a paid bill gets the
+first answer again without a second payment. A reversal names the payment by
+acc_no and trx_id (with the payment's bill_ref and amount) and goes to the
+bank as 0400 with the payment's NTB and STAN, which is how the bank's
+forwarder and the pemda find the payment.
+
+On success the last field is the `notification_message` of the acc_no's
+prefix. Any other answer keeps the same one-line format with a code that is
+not 00 and a short reason in the last field:
+
+    33  acc_no is not 22 digits
+    51  amount differs from the inquiry's (or the payment's) amount
+    55  bill_ref is not an answered inquiry of acc_no, or no payment has
+        that trx_id
+    76  malformed request: a missing field, an unknown trx_type, an amount
+        or bill_ref that is not a number, a body that cannot be read
+    91  the bank could not be asked or did not answer (link down: at once)
+    ..  any other code is the bank's (the pemda's) bit 39
+"""
+import json
+import logging
+from datetime import datetime
+from urllib.parse import parse_qsl
+
+import bottle
+from peewee import AutoField, BigIntegerField, CharField, DateTimeField, IntegerField, Model
+
+from appliance.settings import types as t
+from appliance.net.link import AnswerLost, LinkDown, LinkError, RequestTimeout
+from appliance.roles.pemda.tables import create
+from appliance.pbb import profile
+from appliance.pbb.request import MAX_AMOUNT, RequestBuilder
+from appliance.net.module import Fatal
+from appliance.http.server import View
+
+log = logging.getLogger('iso8583d.linkaja')
+
+MODULE = 'aggregator.linkaja'       # the canonical name in appliance.runtime.registry
+DEFAULT_DB_URL = 'sqlite:///aggregator.db'
+
+# Extra keys of a [web_<name>] section with this module.
+OPTIONS = {
+    'db_url': (t.db_url, DEFAULT_DB_URL),
+    'notification_message': (t.prefix_texts, {}),
+}
+
+INQUIRY, PAYMENT, REVERSAL = '021', '022', '023'
+TRX_TYPES = (INQUIRY, PAYMENT, REVERSAL)
+
+OK = '00'
+INVALID_NUMBER = '33'
+AMOUNT_DIFFERS = '51'
+NOT_FOUND = '55'
+MALFORMED = '76'
+UNAVAILABLE = '91'
+
+# What the last field says when the bank answers with a code that is not 00.
+REASONS = {
+    '33': 'invalid invoice number',
+    '51': 'amount differs from the bill',
+    '54': 'already paid, or nothing to reverse',
+    '55': 'bill or payment not found',
+    '76': 'refused by the biller',
+    '91': 'biller unavailable, try again later',
+}
+
+TEXT_LIMIT = 64         # merchant, terminal, msisdn, trx_id
+INVOICE_LENGTH = 22
+
+# Record states.
+SENT, ANSWERED, LINK_DOWN, NOT_SENT, TIMEOUT, LOST = (
+    'sent', 'answered', 'link down', 'not sent', 'timeout', 'lost')
+
+
+class LinkAjaTransaction(Model):
+    """One LinkAja request that reached the bank's link (its id is a Bill Ref)."""
+    id = AutoField()
+    trx_type = CharField(3)
+    acc_no = CharField(22, index=True)
+    amount = BigIntegerField(null=True)
+    bill_ref = IntegerField(null=True)       # payment, reversal: the inquiry's id
+    payment_id = IntegerField(null=True)     # reversal: the payment's id
+    trx_id = CharField(TEXT_LIMIT, default='')
+    merchant = CharField(TEXT_LIMIT, default='')
+    terminal = CharField(TEXT_LIMIT, default='')
+    msisdn = CharField(TEXT_LIMIT, default='')
+    trx_date = CharField(14, default='')
+    stan = CharField(6, default='')          # bit 11 toward the bank
+    ntb = CharField(TEXT_LIMIT, default='')  # bit 48 (the payment's trx_id)
+    state = CharField(10, default=SENT)
+    response_code = CharField(2, default='')
+    biller_name = CharField(35, default='')
+    ntp = CharField(32, default='')          # bit 47 of a payment's answer
+    reversed_at = DateTimeField(null=True)   # payment: when a reversal was answered 00
+    created_at = DateTimeField()
+    updated_at = DateTimeField()
+
+    class Meta:
+        table_name = 'iso8583d_linkaja'
+
+
+MODELS = (LinkAjaTransaction,)
+
+
+def create_tables(db):
+    create(db, MODELS)
+
+
+def db_url(route):
+    return route.options.get('db_url') or DEFAULT_DB_URL
+
+
+class Refused(Exception):
+    """Ends a request with a one-line answer whose code is not 00."""
+
+    def __init__(self, code, reason, bill_ref=''):
+        super().__init__(reason)
+        self.code, self.reason, self.bill_ref = code, reason, bill_ref
+
+
+def make_view(route, gateways, database=None, clock=datetime.now):
+    """The view of one LinkAja route; `gateways` maps host names to links."""
+    unknown = sorted(set(route.options) - set(OPTIONS))
+    if unknown:
+        raise ValueError('[web_%s] unknown option %s' % (route.name, unknown[0]))
+    if route.host not in gateways:
+        raise ValueError('[web_%s] host %s has no link' % (route.name, route.host))
+    gateway = gateways[route.host]
+    module = getattr(gateway, 'module', None)
+    if database is None:
+        database = _open(route, getattr(module, 'appliance', None))
+    bits = getattr(module, 'request_bits', None)
+    if bits is None:
+        from appliance.roles.aggregator.banklink import SEED_REQUEST_BITS
+        bits = SEED_REQUEST_BITS
+    face = LinkAja(route, gateway, database, RequestBuilder(bits, clock=clock), clock)
+    return View('LinkAja', ('GET', 'POST'), face.handle)
+
+
+def _open(route, appliance):
+    from appliance.store.db import mask_url
+    if appliance is None:
+        raise ValueError('[web_%s] no database to record LinkAja transactions in' % route.name)
+    url = db_url(route)
+    try:
+        database = appliance.database(url, init=create_tables)
+        create_tables(database)
+    except Exception as e:
+        raise Fatal('[web_%s] cannot open the LinkAja database %s: %s'
+                    % (route.name, mask_url(url), e)) from None
+    return database
+
+
+class LinkAja:
+    """inquiry, payment and reversal of one route, on one host's link."""
+
+    def __init__(self, route, gateway, database, builder, clock=datetime.now):
+        self.route_name = route.name
+        self.host = route.host
+        self.gateway = gateway
+        self.db = database
+        self.builder = builder
+        self.timeout = route.timeout
+        self.notifications = dict(route.options.get('notification_message') or {})
+        self.clock = clock
+        self.steps = {INQUIRY: self.inquiry, PAYMENT: self.payment,
+                      REVERSAL: self.reversal}
+
+    def handle(self, request):
+        trx_type = ''
+        try:
+            fields = read_fields(request)
+            trx_type = fields.get('trx_type', '').strip()
+            if not trx_type:
+                raise Refused(MALFORMED, 'trx_type is required (021, 022 or 023)')
+            if trx_type not in self.steps:
+                raise Refused(MALFORMED, 'trx_type %s is not 021, 022 or 023'
+                              % _shown(trx_type))
+            text = self.steps[trx_type](fields)
+        except Refused as refusal:
+            log.warning('[web_%s] trx_type %s answered %s: %s', self.route_name,
+                        _shown(trx_type), refusal.code, refusal.reason)
+            text = answer_line(trx_type, refusal.code, ref=refusal.bill_ref,
+                               note=refusal.reason)
+        except Exception:
+            log.exception('[web_%s] trx_type %s failed', self.route_name, _shown(trx_type))
+            text = answer_line(trx_type, MALFORMED, note='internal error')
+        return bottle.HTTPResponse(text, 200, Content_Type='text/plain; charset=utf-8')
+
+    # -- the three transactions -------------------------------------------------
+
+    def inquiry(self, fields):
+        acc_no = _acc_no(fields)
+        identity = _identity(fields)
+        stan = self.gateway.next_stan()
+        msg = self.builder.inquiry(acc_no, stan)
+        record = self._begin(INQUIRY, acc_no, identity, stan=stan)
+        answer = self._exchange(msg, record, str(record))
+        code = _code(answer)
+        name = _biller_name(answer.get(62))
+        amount = _number(answer.get(4)) if code == OK else None
+        self._update(record, state=ANSWERED, response_code=code, biller_name=name[:35],
+                     amount=amount)
+        if code != OK:
+            return answer_line(INQUIRY, code, name=name, ref=record,
+                               note=REASONS.get(code, 'refused'))
+        return answer_line(INQUIRY, OK, name=name, amount=amount, ref=record,
+                           note=self._notification(acc_no))
+
+    def payment(self, fields):
+        acc_no, amount, bill_ref, trx_id = _paid_fields(fields)
+        identity = _identity(fields)
+        inquiry = self._find(LinkAjaTransaction.id == bill_ref,
+                             LinkAjaTransaction.trx_type == INQUIRY)
+        if inquiry is None or inquiry.acc_no != acc_no or inquiry.response_code != OK:
+            raise Refused(NOT_FOUND, 'bill_ref %d is not an answered inquiry of %s'
+                          % (bill_ref, acc_no), bill_ref)
+        if inquiry.amount != amount:
+            raise Refused(AMOUNT_DIFFERS, 'amount %d is not the amount of bill_ref %d'
+                          % (amount, bill_ref), bill_ref)
+        earlier = self._paid(acc_no, trx_id)
+        if earlier is not None:
+            log.info('[web_%s] payment of %s trx_id %s repeated: answered with NTP %s again',
+                     self.route_name, acc_no, trx_id, earlier.ntp)
+            return answer_line(PAYMENT, OK, ntp=earlier.ntp, ref=bill_ref,
+                               note=self._notification(acc_no))
+        stan = self.gateway.next_stan()
+        msg = self.builder.payment(acc_no, amount, trx_id, stan)
+        record = self._begin(PAYMENT, acc_no, identity, stan=stan, amount=amount,
+                             bill_ref=bill_ref, trx_id=trx_id, ntb=trx_id)
+        answer = self._exchange(msg, record, bill_ref)
+        code = _code(answer)
+        ntp = (answer.get(47) or '').strip()[:32] if code == OK else ''
+        try:
+            if code == MALFORMED and (answer.get(39) or '').strip() != MALFORMED:
+                raise ValueError('the answer has no bit 39')
+            self._update(record, state=ANSWERED, response_code=code, ntp=ntp)
+        except Exception as e:
+            # A payment that cannot be recorded as answered must not stand.
+            log.error('[web_%s] payment of %s trx_id %s: %s', self.route_name, acc_no,
+                      trx_id, e)
+            reason = 'the answer could not be taken' + self._reverse_unknown(msg, 'malformed')
+            self._update(record, state='malformed', response_code=UNAVAILABLE)
+            raise Refused(UNAVAILABLE, reason, bill_ref) from None
+        if code != OK:
+            return answer_line(PAYMENT, code, ref=bill_ref, note=REASONS.get(code, 'refused'))
+        return answer_line(PAYMENT, OK, ntp=ntp, ref=bill_ref, note=self._notification(acc_no))
+
+    def reversal(self, fields):
+        acc_no, amount, bill_ref, trx_id = _paid_fields(fields)
+        identity = _identity(fields)
+        payment = self._paid(acc_no, trx_id)
+        if payment is None:
+            raise Refused(NOT_FOUND, 'no payment of %s with trx_id %s' % (acc_no, trx_id),
+                          bill_ref)
+        if payment.bill_ref != bill_ref:
+            raise Refused(NOT_FOUND, 'bill_ref %d is not the bill_ref of payment trx_id %s'
+                          % (bill_ref, trx_id), bill_ref)
+        if payment.amount != amount:
+            raise Refused(AMOUNT_DIFFERS, 'amount %d is not the amount of payment trx_id %s'
+                          % (amount, trx_id), bill_ref)
+        msg = self.builder.reversal(acc_no, amount, payment.ntb, payment.stan)
+        record = self._begin(REVERSAL, acc_no, identity, stan=payment.stan, amount=amount,
+                             bill_ref=bill_ref, trx_id=trx_id, ntb=payment.ntb,
+                             payment_id=payment.id)
+        answer = self._exchange(msg, record, bill_ref)
+        code = _code(answer)
+        self._update(record, state=ANSWERED, response_code=code)
+        if code != OK:
+            return answer_line(REVERSAL, code, ref=bill_ref, note=REASONS.get(code, 'refused'))
+        with self.db.connection_context(), self.db.write_transaction():
+            LinkAjaTransaction.update(reversed_at=self.clock()).where(
+                (LinkAjaTransaction.id == payment.id)
+                & LinkAjaTransaction.reversed_at.is_null()).execute(self.db)
+        return answer_line(REVERSAL, OK, ref=bill_ref, note=self._notification(acc_no))
+
+    # -- the link ---------------------------------------------------------------
+
+    def _exchange(self, msg, record, bill_ref):
+        """The bank's answer to `msg`; Refused(91) when there is none."""
+        try:
+            return self.gateway.send(msg, self.timeout)
+        except LinkDown:
+            state, reason = LINK_DOWN, 'the link to the bank is down'
+        except AnswerLost:
+            state, reason = LOST, 'the link to the bank closed before the answer came'
+        except RequestTimeout:
+            state, reason = TIMEOUT, 'no answer from the bank within %g s' % self.timeout
+        except LinkError as e:
+            state, reason = NOT_SENT, 'not sent to the bank: %s' % e
+        self._update(record, state=state, response_code=UNAVAILABLE)
+        if state in (TIMEOUT, LOST) and msg.mti == '0200' and msg.get(4) is not None:
+            reason += self._reverse_unknown(msg, state)
+        raise Refused(UNAVAILABLE, reason, bill_ref)
+
+    def _reverse_unknown(self, payment, state):
+        """A payment whose outcome is unknown is reversed by the host's
+        store-and-forward queue when it has one; the words saying so."""
+        journal = getattr(getattr(self.gateway, 'module', None), 'journal', None)
+        if journal is None:
+            log.error('[web_%s] payment of %s trx_id %s STAN %s has an unknown outcome (%s): '
+                      'reverse it by hand', self.route_name, payment.get(61), payment.get(48),
+                      payment.get(11), state)
+            return '; the outcome is unknown'
+        journal.enqueue(payment, state)
+        return '; the payment is being reversed'
+
+    # -- the records ------------------------------------------------------------
+
+    def _begin(self, trx_type, acc_no, identity, **values):
+        """Record a transaction before it is sent; its id."""
+        now = self.clock()
+        with self.db.connection_context(), self.db.write_transaction():
+            return LinkAjaTransaction.insert(trx_type=trx_type, acc_no=acc_no, created_at=now,
+                                             updated_at=now, **identity, **values
+                                             ).execute(self.db)
+
+    def _update(self, record, **values):
+        values['updated_at'] = self.clock()
+        with self.db.connection_context(), self.db.write_transaction():
+            LinkAjaTransaction.update(**values).where(
+                LinkAjaTransaction.id == record).execute(self.db)
+
+    def _find(self, *conditions):
+        where = conditions[0]
+        for condition in conditions[1:]:
+            where &= condition
+        with self.db.connection_context():
+            return LinkAjaTransaction.select().where(where).order_by(
+                LinkAjaTransaction.id.desc()).first(self.db)
+
+    def _paid(self, acc_no, trx_id):
+        """The latest payment of acc_no with trx_id answered 00, or None."""
+        return self._find(LinkAjaTransaction.acc_no == acc_no,
+                          LinkAjaTransaction.trx_id == trx_id,
+                          LinkAjaTransaction.trx_type == PAYMENT,
+                          LinkAjaTransaction.response_code == OK)
+
+    def _notification(self, acc_no):
+        """The notification_message of the longest prefix of acc_no."""
+        for length in range(len(acc_no), 0, -1):
+            text = self.notifications.get(acc_no[:length])
+            if text is not None:
+                return text
+        return ''
+
+
+def answer_line(trx_type, code, name='', amount=None, ref='', ntp='', note=''):
+    """The one-line answer; an unknown trx_type gets the payment's layout."""
+    ref = '' if ref is None else str(ref)
+    note = ' '.join(str(note).split())
+    if trx_type == INQUIRY:
+        fields = [code, _field(name), '' if amount is None else str(amount), ref, note]
+    else:
+        fields = [code, _field(ntp), ref, note]
+    return ':'.join(fields)
+
+
+def _field(text):
+    # A colon would shift the fields after it; the last field may keep them.
+    return ' '.join(str(text).replace(':', ' ').split())
+
+
+# -- reading a request -----------------------------------------------------------
+
+def read_fields(request):
+    """The LinkAja fields from the query string and the body (a form, JSON or
+    multipart); the body wins over the query. Refused(76) when unreadable."""
+    fields = {}
+    _merge(fields, parse_qsl(request.query_string, keep_blank_values=True))
+    body = request.body.read()
+    if body.strip():
+        fields.update(_body_fields(request, body))
+    return fields
+
+
+def _body_fields(request, body):
+    kind = (request.content_type or '').split(';')[0].strip().lower()
+    if kind == 'multipart/form-data':
+        return dict(request.forms.decode().allitems())
+    if kind == 'application/json' or body.lstrip()[:1] in (b'{', b'['):
+        try:
+            data = json.loads(body.decode('utf-8'))
+        except ValueError:
+            raise Refused(MALFORMED, 'the body is not JSON') from None
+        if not isinstance(data, dict):
+            raise Refused(MALFORMED, 'the JSON body is not an object')
+        values = {}
+        for key, value in data.items():
+            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+                if value is None:
+                    continue
+                raise Refused(MALFORMED, '%s must be text or a number' % _shown(key))
+            values[key] = str(value)
+        return values
+    try:
+        text = body.decode('utf-8')
+    except UnicodeDecodeError:
+        raise Refused(MALFORMED, 'the body is not UTF-8 text') from None
+    values = {}
+    _merge(values, parse_qsl(text, keep_blank_values=True))
+    return values
+
+
+def _merge(fields, pairs):
+    for key, value in pairs:
+        fields.setdefault(key, value)       # the first of repeated keys
+
+
+def _required(fields, name, bill_ref=''):
+    value = fields.get(name, '').strip()
+    if not value:
+        raise Refused(MALFORMED, '%s is required' % name, bill_ref)
+    return value
+
+
+def _acc_no(fields):
+    value = _required(fields, 'acc_no')
+    if len(value) != INVOICE_LENGTH or not _digits(value):
+        raise Refused(INVALID_NUMBER, 'acc_no %s is not %d digits'
+                      % (_shown(value), INVOICE_LENGTH))
+    return value
+
+
+def _paid_fields(fields):
+    """acc_no, amount, bill_ref and trx_id of a payment or reversal."""
+    acc_no = _acc_no(fields)
+    text = _required(fields, 'bill_ref')
+    if not _digits(text) or len(text) > 18:
+        raise Refused(MALFORMED, 'bill_ref %s is not a number' % _shown(text))
+    bill_ref = int(text)
+    text = _required(fields, 'amount', bill_ref)
+    if not _digits(text) or int(text) > MAX_AMOUNT:
+        raise Refused(MALFORMED, 'amount %s is not a whole number of rupiah up to %d'
+                      % (_shown(text), MAX_AMOUNT), bill_ref)
+    amount = int(text)
+    trx_id = _required(fields, 'trx_id', bill_ref)
+    if len(trx_id) > TEXT_LIMIT or not all(' ' <= c <= '~' for c in trx_id):
+        raise Refused(MALFORMED, 'trx_id must be 1 to %d printable ASCII characters'
+                      % TEXT_LIMIT, bill_ref)
+    return acc_no, amount, bill_ref, trx_id
+
+
+def _identity(fields):
+    """merchant, terminal, msisdn and trx_date, recorded as given (pwd never)."""
+    values = {}
+    for name in ('merchant', 'terminal', 'msisdn'):
+        value = fields.get(name, '').strip()
+        if len(value) > TEXT_LIMIT:
+            raise Refused(MALFORMED, '%s is longer than %d characters' % (name, TEXT_LIMIT))
+        values[name] = value
+    trx_date = fields.get('trx_date', '').strip()
+    if trx_date and (len(trx_date) != 14 or not _digits(trx_date)):
+        raise Refused(MALFORMED, 'trx_date %s is not YYYYmmddHHMMSS' % _shown(trx_date))
+    values['trx_date'] = trx_date
+    return values
+
+
+def _digits(text):
+    return text.isascii() and text.isdigit()
+
+
+def _shown(text):
+    """A caller's value fit for a log line or an answer: short, printable."""
+    text = ''.join(c if ' ' <= c <= '~' else '?' for c in str(text))
+    return repr(text[:40] + ('...' if len(text) > 40 else ''))
+
+
+# -- reading an answer -----------------------------------------------------------
+
+def _code(answer):
+    code = (answer.get(39) or '').strip()
+    return code if len(code) == 2 else MALFORMED
+
+
+def _number(text):
+    text = (text or '').strip()
+    return int(text) if _digits(text) else None
+
+
+def _biller_name(bit62):
+    """The taxpayer's name from the invoice profile (bit 62)."""
+    if not bit62:
+        return ''
+    try:
+        return profile.parse(bit62)['name']
+    except ValueError:
+        return bit62[INVOICE_LENGTH:INVOICE_LENGTH + profile.TEXT_WIDTH].strip()

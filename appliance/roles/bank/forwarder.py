@@ -1,0 +1,367 @@
+"""The bank's forwarder: an aggregator's link whose requests go on to the pemdas.
+
+The seed's `opensipkd.iso8583.bjb.pbb.test_aggregator` (spec §6, Forwarding).
+A listen-host with this module, e.g. `[host_agratek]`, takes the aggregator's
+0200 inquiries and payments and 0400/0401 reversals and routes each by the
+first four digits of its invoice id (bit 61) to a `host_<name>` link:
+
+    host = 3271:kota_bogor 3275:kota_bekasi
+
+A request goes out with the bank's own STAN (the target link's next_stan())
+and fresh times (7, 12, 13); every other field travels unchanged. The answer
+returns with the aggregator's own 7, 11, 12, 13 and the request's other fields
+(spec §2), overlaid with what the pemda answered (39, 4, 47, 62, ...).
+
+Every forwarded request is written to the forwarder's database *before* it is
+sent (aggregator STAN <-> pemda STAN, invoice, NTB, target, MTI) and updated
+with its outcome. A reversal from the aggregator names the payment by the
+payment's aggregator-side STAN (bit 11), invoice (61) and NTB (48); the
+forwarder finds the payment's row, even after a restart, and sends the
+reversal to the same pemda with the payment's pemda-side STAN, as the seed's
+bank does; the pemda's biller finds the payment by invoice and NTB.
+
+Codes the forwarder answers itself (bit 39):
+
+    33  bit 61 does not start with four digits
+    55  no route for the invoice prefix (logged as a warning); or a reversal
+        of a payment this forwarder never forwarded
+    91  the pemda could not be asked or did not answer: its link is down
+        (answered at once), its host is not configured, too many requests
+        are in flight, or no answer within `forward_timeout` seconds / the
+        link closed first, or (a payment) the answer had no bit 39 or could
+        not be recorded. A payment with such an unknown outcome is reversed
+        toward the pemda by the target host's store-and-forward queue when
+        it has one (bank.pemda), else an ERROR line asks for a person.
+    76  a request this module does not forward (another processing code);
+        an inquiry or reversal answered without bit 39
+
+One bank process per forwarder database: at start, payments a previous run
+left without an outcome are taken as cut short and reversed.
+"""
+import json
+import logging
+from datetime import datetime
+
+from peewee import AutoField, CharField, DateTimeField, IntegerField, Model, TextField
+
+from appliance.settings import types as t
+from appliance.iso.mask import CARD_BITS
+from appliance.iso.message import COPY_BITS, Message
+from appliance.net.link import AnswerLost, LinkDown, LinkError, RequestTimeout
+from appliance.roles.pemda.tables import create
+from appliance.net.module import Fatal, HostModule
+
+log = logging.getLogger('iso8583d.forwarder')
+
+INQUIRY = '341019'
+PAYMENT = '541019'
+REVERSAL_MTIS = ('0400', '0401')
+
+OK = '00'
+INVALID_NUMBER = '33'
+NOT_FOUND = '55'
+OTHER_ERROR = '76'
+UNAVAILABLE = '91'
+
+# Set anew on each hop; the aggregator gets its own back.
+HOP_BITS = (7, 11, 12, 13)
+
+# Outcomes of a forwarded request (Forward.outcome).
+SENT = 'sent'               # written before the send; not known yet
+ANSWERED = 'answered'       # target_code holds the pemda's bit 39
+NO_ROUTE = 'no route'       # nothing sent
+NO_HOST = 'no host'
+LINK_DOWN = 'link down'
+NOT_SENT = 'not sent'       # busy, STAN in flight
+TIMEOUT = 'timeout'         # sent, not answered in time
+LOST = 'lost'               # sent, the link closed before the answer
+MALFORMED = 'malformed'     # answered without bit 39 (or the answer not recorded)
+CUT = 'cut'                 # left `sent` by a run that ended without an outcome
+NEVER_SENT = (NO_ROUTE, NO_HOST, LINK_DOWN, NOT_SENT)
+UNKNOWN = (TIMEOUT, LOST, MALFORMED, CUT)
+
+
+def routes(text):
+    """`3271:kota_bogor 3275:kota_bekasi` (spaces or lines) -> {prefix: host}."""
+    table = t.prefix_map(text)
+    for prefix in table:
+        if len(prefix) != 4:
+            raise ValueError('prefix %r is not 4 digits (province and regency of the '
+                             'invoice id, e.g. 3271:kota_bogor)' % prefix)
+    return table
+
+
+class Forward(Model):
+    """One request the forwarder took from its peer (or a reversal it made)."""
+    id = AutoField()
+    source = CharField(64)                    # the host it came from (agratek)
+    source_stan = CharField(6, default='')    # its bit 11 there
+    target = CharField(64, default='')        # the host it went to (kota_bogor)
+    target_stan = CharField(6, default='')    # our bit 11 there
+    mti = CharField(4)                        # as received: 0200, 0400, 0401
+    processing_code = CharField(6, default='')
+    invoice_id = TextField(default='')        # bit 61
+    ntb = TextField(default='')               # bit 48
+    amount = CharField(12, default='')        # bit 4
+    outcome = CharField(10, default=SENT)
+    target_code = CharField(2, default='')    # bit 39 the pemda answered
+    reply_code = CharField(2, default='')     # bit 39 we answered
+    payment_id = IntegerField(null=True)      # a reversal: the payment's row
+    request = TextField(default='')           # what went out, card data left out
+    created_at = DateTimeField()
+    updated_at = DateTimeField()
+
+    class Meta:
+        table_name = 'iso8583d_forward'
+        indexes = ((('source', 'source_stan'), False),)
+
+
+MODELS = (Forward,)
+
+
+def create_tables(db):
+    create(db, MODELS)
+
+
+class ForwarderModule(HostModule):
+    """Routes an aggregator's requests to the pemdas by invoice prefix."""
+
+    OPTIONS = {
+        'host': (routes, t.REQUIRED),
+        'db_url': (t.db_url, 'sqlite:///forwarder.db'),
+        'forward_timeout': (t.seconds, 20.0),
+    }
+
+    clock = staticmethod(datetime.now)
+    db = None
+
+    def _option(self, key):
+        value = self.config.options.get(key)
+        return self.OPTIONS[key][1] if value is None else value
+
+    @property
+    def routes(self):
+        return self._option('host')
+
+    def _database(self):
+        return self.appliance.database(self._option('db_url'), init=create_tables)
+
+    def start(self):
+        try:
+            self.db = self._database()
+            create_tables(self.db)
+        except Exception as e:
+            from appliance.store.db import mask_url
+            raise Fatal('[host_%s] cannot open the forwarder database %s: %s' % (
+                self.config.name, mask_url(self._option('db_url')), e)) from None
+        for prefix, name in sorted(self.routes.items()):
+            if name == self.config.name:
+                log.warning('[host_%s] host: invoice prefix %s routes back to this host; '
+                            'those requests are answered %s', self.config.name, prefix,
+                            UNAVAILABLE)
+            elif name not in self.appliance.hosts:
+                log.warning('[host_%s] host: invoice prefix %s routes to host %s, but there '
+                            'is no [host_%s]; those requests are answered %s',
+                            self.config.name, prefix, name, name, UNAVAILABLE)
+        self._settle_cut_payments()
+
+    def initdb(self, demo):
+        from appliance.store.db import mask_url
+        create_tables(self._database())
+        return 'forwarder tables ready in %s' % mask_url(self._option('db_url'))
+
+    # -- requests --------------------------------------------------------------
+
+    def handle(self, request):
+        code = request.get(3)
+        if request.mti == '0200' and code in (INQUIRY, PAYMENT):
+            return self.forward(request)
+        if request.mti in REVERSAL_MTIS and code == PAYMENT:
+            return self.reverse(request)
+        return super().handle(request)
+
+    def forward(self, request):
+        """An inquiry or payment: to the pemda of its invoice prefix."""
+        invoice = (request.get(61) or '').strip()
+        prefix = invoice[:4]
+        if len(prefix) < 4 or not (prefix.isascii() and prefix.isdigit()):
+            log.warning('[host_%s] MTI %s STAN %s: bit 61 %r does not start with 4 digits; '
+                        'answered %s', self.config.name, request.mti, request.get(11),
+                        invoice, INVALID_NUMBER)
+            return _answer(request, INVALID_NUMBER)
+        name = self.routes.get(prefix)
+        if name is None:
+            log.warning('[host_%s] no route for invoice prefix %s (invoice %s, STAN %s): '
+                        'answered %s', self.config.name, prefix, invoice, request.get(11),
+                        NOT_FOUND)
+            self._record(request, '', '', outcome=NO_ROUTE, reply_code=NOT_FOUND)
+            return _answer(request, NOT_FOUND)
+        return self._send(request, name)
+
+    def reverse(self, request):
+        """A reversal: to the pemda of the payment it names, with its STAN there."""
+        payment = self._payment_of(request)
+        if payment is None or payment.outcome in NEVER_SENT:
+            why = ('no payment with STAN %s, invoice %s and NTB %s came through here'
+                   % (request.get(11), request.get(61), request.get(48))
+                   if payment is None else 'payment %d was never sent (%s)'
+                   % (payment.id, payment.outcome))
+            log.warning('[host_%s] reversal refused: %s; answered %s', self.config.name,
+                        why, NOT_FOUND)
+            self._record(request, payment.target if payment else '', '',
+                         outcome=NO_ROUTE, reply_code=NOT_FOUND,
+                         payment_id=payment.id if payment else None)
+            return _answer(request, NOT_FOUND)
+        return self._send(request, payment.target, stan=payment.target_stan,
+                          payment_id=payment.id)
+
+    def _send(self, request, name, stan=None, payment_id=None):
+        host = self.appliance.hosts.get(name)
+        if host is None or name == self.config.name:
+            log.warning('[host_%s] invoice %s routes to host %s, which is not configured; '
+                        'answered %s', self.config.name, request.get(61), name, UNAVAILABLE)
+            self._record(request, name, '', outcome=NO_HOST, reply_code=UNAVAILABLE,
+                         payment_id=payment_id)
+            return _answer(request, UNAVAILABLE)
+        out = self._outgoing(request, stan or host.next_stan())
+        row = self._record(request, name, out[11], payment_id=payment_id, out=out)
+        log.info('[host_%s] %s %s invoice %s STAN %s -> [host_%s] STAN %s',
+                 self.config.name, request.mti, request.get(3), request.get(61),
+                 request.get(11), name, out[11])
+        try:
+            answer = host.send(out, self._option('forward_timeout'))
+        except LinkDown as e:
+            return self._failed(request, row, LINK_DOWN, e)
+        except AnswerLost as e:
+            return self._failed(request, row, LOST, e, host, out)
+        except RequestTimeout as e:
+            return self._failed(request, row, TIMEOUT, e, host, out)
+        except LinkError as e:
+            return self._failed(request, row, NOT_SENT, e)
+        code = answer.get(39) or ''
+        if len(code) != 2:
+            error = 'the answer of [host_%s] to STAN %s has no bit 39' % (name, out[11])
+            if _is_payment(request):
+                return self._failed(request, row, MALFORMED, error, host, out)
+            log.error('[host_%s] %s; answered %s', self.config.name, error, OTHER_ERROR)
+            self._update(row, outcome=MALFORMED, reply_code=OTHER_ERROR)
+            return _answer(request, OTHER_ERROR)
+        reply = request.reply(copy=COPY_BITS)
+        for bit, value in answer.bits.items():
+            if bit not in HOP_BITS:
+                reply[bit] = value
+        try:
+            self._update(row, outcome=ANSWERED, target_code=code, reply_code=code)
+        except Exception as e:
+            if not _is_payment(request):
+                log.error('[host_%s] cannot record the answer to STAN %s: %s',
+                          self.config.name, request.get(11), e)
+                return reply
+            # A payment we cannot record must not stand: the next start would
+            # take it for one cut short and reverse it after the aggregator
+            # heard 00. Undo it now and say so.
+            log.error('[host_%s] cannot record the answer to payment STAN %s (%s): '
+                      'reversing it; answered %s', self.config.name, request.get(11), e,
+                      UNAVAILABLE)
+            self._queue_reversal(host, out, MALFORMED)
+            return _answer(request, UNAVAILABLE)
+        return reply
+
+    def _failed(self, request, row, outcome, error, host=None, out=None):
+        log.warning('[host_%s] STAN %s to [host_%s]: %s; answered %s', self.config.name,
+                    request.get(11), row.target, error, UNAVAILABLE)
+        if outcome in UNKNOWN and _is_payment(request):
+            self._queue_reversal(host, out, outcome)
+        self._update(row, outcome=outcome, reply_code=UNAVAILABLE)
+        return _answer(request, UNAVAILABLE)
+
+    def _queue_reversal(self, host, payment, reason):
+        """A payment whose outcome is unknown is reversed toward the pemda by the
+        target host's store-and-forward queue (appliance.roles.bank.saf)."""
+        journal = getattr(host.module, 'journal', None) if host is not None else None
+        if journal is None:
+            log.error('[host_%s] payment of invoice %s NTB %s STAN %s to [host_%s] has an '
+                      'unknown outcome (%s) and that host queues no reversals: reverse '
+                      'it by hand', self.config.name, payment.get(61), payment.get(48),
+                      payment.get(11), host.name if host else '?', reason)
+            return
+        journal.enqueue(payment, reason)
+
+    def _outgoing(self, request, stan):
+        now = self.clock()
+        out = Message(request.mti, request.bits)
+        out[7] = now.strftime('%m%d%H%M%S')
+        out[11] = stan
+        out[12] = now.strftime('%H%M%S')
+        out[13] = now.strftime('%m%d')
+        return out
+
+    # -- the database ------------------------------------------------------------
+
+    def _record(self, request, target, target_stan, outcome=SENT, reply_code='',
+                payment_id=None, out=None):
+        now = self.clock()
+        row = Forward(source=self.config.name, source_stan=request.get(11, ''),
+                      target=target, target_stan=target_stan, mti=request.mti,
+                      processing_code=request.get(3, ''),
+                      invoice_id=request.get(61, ''), ntb=request.get(48, ''),
+                      amount=request.get(4, ''), outcome=outcome, reply_code=reply_code,
+                      payment_id=payment_id, request=_stored(out) if out else '',
+                      created_at=now, updated_at=now)
+        with self.db.connection_context(), self.db.write_transaction():
+            row.id = Forward.insert(**row.__data__).execute(self.db)
+        return row
+
+    def _update(self, row, **values):
+        values['updated_at'] = self.clock()
+        with self.db.connection_context(), self.db.write_transaction():
+            Forward.update(**values).where(Forward.id == row.id).execute(self.db)
+        for key, value in values.items():
+            setattr(row, key, value)
+
+    def _payment_of(self, request):
+        """The latest payment row a reversal names (STAN, invoice, NTB), or None."""
+        with self.db.connection_context():
+            return Forward.select().where(
+                (Forward.source == self.config.name)
+                & (Forward.source_stan == request.get(11, ''))
+                & (Forward.mti == '0200') & (Forward.processing_code == PAYMENT)
+                & (Forward.invoice_id == request.get(61, ''))
+                & (Forward.ntb == request.get(48, ''))
+            ).order_by(Forward.id.desc()).first(self.db)
+
+    def _settle_cut_payments(self):
+        """Payments a previous run left `sent` (it died before the answer): their
+        outcome is unknown, so they are reversed like a timeout."""
+        with self.db.connection_context():
+            rows = list(Forward.select().where(
+                (Forward.source == self.config.name) & (Forward.outcome == SENT)
+                & (Forward.mti == '0200') & (Forward.processing_code == PAYMENT)
+            ).execute(self.db))
+        for row in rows:
+            log.warning('[host_%s] payment STAN %s of invoice %s to [host_%s] was left '
+                        'without an outcome by an earlier run', self.config.name,
+                        row.source_stan, row.invoice_id, row.target)
+            self._update(row, outcome=CUT)
+            self._queue_reversal(self.appliance.hosts.get(row.target),
+                                 _loaded(row.request), CUT)
+
+
+def _stored(msg):
+    return json.dumps({'mti': msg.mti, 'bits': {str(b): v for b, v in msg.sorted_bits().items()
+                                                 if b not in CARD_BITS}})
+
+
+def _loaded(text):
+    data = json.loads(text)
+    return Message(data['mti'], {int(b): v for b, v in data['bits'].items()})
+
+
+def _is_payment(request):
+    return request.mti == '0200' and request.get(3) == PAYMENT
+
+
+def _answer(request, code):
+    reply = request.reply(copy=COPY_BITS)
+    reply[39] = code
+    return reply

@@ -1,0 +1,347 @@
+"""The bank's request journal: every financial request (payment, reversal) is
+written to the database before it goes on the wire, and updated when its
+answer, its timeout or its send failure is known.
+
+It also makes teller payments idempotent: a payment is keyed by host, invoice
+and NTB (`idem_key`, unique). A second payment with the same key is not sent;
+it gets the first call's outcome instead (or "still in progress").
+
+A payment (or a reversal) whose outcome is unknown (no answer in time, link
+closed before the answer, malformed answer, cut by a stop, or left `sending`
+by a process that died) gets a reversal queued in the store-and-forward queue
+(appliance.roles.bank.saf) in the same transaction that records the outcome.
+
+States of a journal entry:
+
+    sending    written before the send; the outcome is not known yet
+    answered   an ISO answer came back; `code` is its bit 39
+    unsent     nothing was sent (link down, busy, STAN in flight); the
+               idempotency key is released so the teller may try again
+    timeout    sent, no answer within the timeout       -> reversal queued
+    lost       the link closed before the answer          -> reversal queued
+    malformed  the answer had no usable bit 39            -> reversal queued
+    cut        the daemon stopped while it was in flight  -> reversal queued
+    orphaned   still `sending` long after its timeout (the process that sent
+               it died, or the journal was unreachable when the outcome came)
+                                                          -> reversal queued
+"""
+import json
+import logging
+import time
+import uuid
+
+from peewee import (AutoField, BigIntegerField, CharField, DoubleField,
+                    IntegerField, IntegrityError, Model, TextField)
+
+from appliance.store.db import Prepared, has_returning, model_fields, param, quoted
+from appliance.iso.mask import CARD_BITS
+from appliance.iso.message import Message
+from appliance.roles.pemda.tables import create
+
+log = logging.getLogger('iso8583d.journal')
+
+SENDING = 'sending'
+ANSWERED = 'answered'
+UNSENT = 'unsent'
+TIMEOUT = 'timeout'
+LOST = 'lost'
+MALFORMED = 'malformed'
+CUT = 'cut'
+ORPHANED = 'orphaned'
+# Answered, but recording the answer failed: the teller was told it failed.
+UNRECORDED = 'unrecorded'
+UNKNOWN_OUTCOMES = (TIMEOUT, LOST, MALFORMED, CUT, ORPHANED, UNRECORDED)
+
+# SAF entry states (appliance.roles.bank.saf).
+QUEUED = 'queued'
+DONE = 'done'
+EXPIRED = 'expired'
+
+PAYMENT = 'payment'
+REVERSAL = 'reversal'
+
+
+class JournalEntry(Model):
+    id = AutoField()
+    host = CharField(64)
+    kind = CharField(10)                 # payment | reversal
+    mti = CharField(4)
+    stan = CharField(6)
+    invoice_id = TextField()
+    ntb = TextField()
+    amount = BigIntegerField()
+    idem_key = TextField(null=True, unique=True)   # payments: host|invoice|ntb
+    state = CharField(10, index=True)
+    code = CharField(2, default='')      # bit 39 of the answer
+    result = TextField(default='')       # the teller's result (JSON) of an answer
+    message = TextField(default='')
+    request = TextField()                # {"mti", "bits"} without card data
+    owner = CharField(32)                # the process that sent it
+    created_at = DoubleField(index=True)  # epoch seconds
+    updated_at = DoubleField()
+
+    class Meta:
+        table_name = 'iso8583d_journal'
+
+
+class SafEntry(Model):
+    """One reversal to deliver: 0400 first, then 0401 until a final answer."""
+    id = AutoField()
+    host = CharField(64)
+    journal_id = IntegerField(null=True, unique=True)
+    invoice_id = TextField()
+    ntb = TextField()
+    stan = CharField(6)
+    request = TextField()                # the 0400's bits (JSON), card data left out
+    reason = CharField(10)               # the journal state that queued it
+    state = CharField(10, default=QUEUED)
+    attempts = IntegerField(default=0)
+    last_code = CharField(2, default='')
+    last_error = TextField(default='')
+    next_at = DoubleField()
+    lease_until = DoubleField(default=0)
+    lease_owner = CharField(32, default='')
+    created_at = DoubleField()
+    updated_at = DoubleField()
+    done_at = DoubleField(null=True)
+
+    class Meta:
+        table_name = 'iso8583d_saf'
+        indexes = ((('host', 'state', 'next_at'), False),)
+
+
+MODELS = (JournalEntry, SafEntry)
+
+
+def create_tables(db):
+    create(db, MODELS)
+
+
+def new_owner():
+    """An id of this process's run (lease owner, journal owner)."""
+    return uuid.uuid4().hex
+
+
+def stored(msg):
+    """A request as JSON for the journal; card data is left out."""
+    return json.dumps({'mti': msg.mti, 'bits': {str(b): v for b, v in
+                                                 msg.sorted_bits().items()
+                                                 if b not in CARD_BITS}})
+
+
+def loaded(text):
+    data = json.loads(text)
+    return Message(data['mti'], {int(b): v for b, v in data['bits'].items()})
+
+
+def reversal_of(msg):
+    """The 0400 that reverses `msg` (a 0200 payment, or a 0400/0401 itself)."""
+    reversal = Message('0400', {b: v for b, v in msg.bits.items()
+                                if b not in CARD_BITS and b not in (39, 47, 62)})
+    return reversal
+
+
+class Duplicate(Exception):
+    """A payment with this idempotency key is already in the journal."""
+
+    def __init__(self, entry):
+        super().__init__('payment %s already journalled as entry %d (%s)'
+                         % (entry.idem_key, entry.id, entry.state))
+        self.entry = entry
+
+
+class _Statements:
+    """The two writes every payment makes (its entry, then its answer),
+    compiled once for a database (appliance.store.db.Prepared): building them with
+    peewee on each call was most of the bank's CPU per payment."""
+
+    def __init__(self, db):
+        columns = [f for f in JournalEntry._meta.sorted_fields if f is not JournalEntry.id]
+        self.returning = has_returning(db)
+        self.insert = Prepared(
+            db, JournalEntry.insert({f: param(f.name) for f in columns}),
+            model_fields(JournalEntry),
+            suffix=' RETURNING %s' % quoted(db, JournalEntry.id) if self.returning else '')
+        self.answer = Prepared(db, JournalEntry.update({
+            JournalEntry.state: param('state'), JournalEntry.code: param('code'),
+            JournalEntry.result: param('result'), JournalEntry.updated_at: param('now'),
+        }).where((JournalEntry.id == param('id')) & (JournalEntry.state == param('sending'))),
+            model_fields(JournalEntry))
+
+    def insert_entry(self, db, row):
+        cursor = self.insert.execute(db, row)
+        return cursor.fetchone()[0] if self.returning else cursor.lastrowid
+
+
+class Journal:
+    """The journal and SAF queue of one host in one database."""
+
+    def __init__(self, db, host, owner=None, clock=time.time, owed=None):
+        from appliance.roles.bank.owed import OwedReversals
+        self.db = db
+        self.host = host
+        self.owner = owner or new_owner()
+        self.clock = clock
+        self.owed = owed if owed is not None else OwedReversals()
+        self._statements = None
+
+    @property
+    def sql(self):
+        if self._statements is None:
+            self._statements = _Statements(self.db)
+        return self._statements
+
+    # -- before the send -------------------------------------------------------
+
+    def begin(self, kind, msg, idem_key=None):
+        """Write the request (state sending); its entry id. Duplicate when a
+        payment with the same idem_key exists."""
+        now = self.clock()
+        row = dict(host=self.host, kind=kind, mti=msg.mti, stan=msg.get(11, ''),
+                   invoice_id=msg.get(61, ''), ntb=msg.get(48, ''),
+                   amount=int(msg.get(4) or 0), idem_key=idem_key, state=SENDING,
+                   code='', result='', message='',
+                   request=stored(msg), owner=self.owner, created_at=now, updated_at=now)
+        try:
+            return self.db.write_one(lambda: self.sql.insert_entry(self.db, row))
+        except IntegrityError:
+            if idem_key is None:
+                raise
+        with self.db.connection_context():
+            earlier = JournalEntry.select().where(
+                JournalEntry.idem_key == idem_key).get_or_none(self.db)
+        if earlier is None:     # released between our insert and our read
+            return self.begin(kind, msg, idem_key)
+        raise Duplicate(earlier)
+
+    # -- after it ----------------------------------------------------------------
+
+    def answered(self, entry_id, code, result):
+        values = dict(id=entry_id, state=ANSWERED, code=code or '', result=json.dumps(result),
+                      now=self.clock(), sending=SENDING)
+        self.db.write_one(lambda: self.sql.answer.execute(self.db, values))
+
+    def unsent(self, entry_id, message):
+        """Nothing went out: release the idempotency key."""
+        self._set(entry_id, state=UNSENT, idem_key=None, message=message)
+
+    def unknown(self, entry_id, state, message, msg):
+        """Sent, outcome unknown: record it and queue a reversal of `msg` in one
+        transaction; the SAF entry's id."""
+        assert state in UNKNOWN_OUTCOMES
+        now = self.clock()
+        with self.db.connection_context(), self.db.write_transaction():
+            changed = JournalEntry.update(state=state, message=message, updated_at=now).where(
+                (JournalEntry.id == entry_id) & (JournalEntry.state == SENDING)
+            ).execute(self.db)
+            if not changed:      # the sweep of another process took it
+                found = SafEntry.select().where(
+                    SafEntry.journal_id == entry_id).get_or_none(self.db)
+                return found.id if found else None
+            return self._enqueue(entry_id, msg, state, now)
+
+    def unrecorded(self, entry_id, message, msg):
+        """Recording the answer failed, and that write may or may not have
+        landed: the teller was told the payment failed, so it is reversed
+        whether the row says `sending` or `answered`; the SAF entry's id."""
+        now = self.clock()
+        with self.db.connection_context(), self.db.write_transaction():
+            changed = JournalEntry.update(state=UNRECORDED, message=message,
+                                          updated_at=now).where(
+                (JournalEntry.id == entry_id)
+                & JournalEntry.state.in_((SENDING, ANSWERED))).execute(self.db)
+            if not changed:      # the sweep queued it already
+                found = SafEntry.select().where(
+                    SafEntry.journal_id == entry_id).get_or_none(self.db)
+                return found.id if found else None
+            return self._enqueue(entry_id, msg, UNRECORDED, now)
+
+    def settle_owed(self):
+        """Queue the reversals owed (appliance.roles.bank.owed) whose answers could not
+        be recorded; raises while the database is away (the SAF sweep and
+        the teller call it again)."""
+        for entry_id, message, msg in self.owed.pending():
+            saf = self.unrecorded(entry_id, message, msg)
+            if saf is None:      # no such entry in this database, or no reversal due
+                log.error('[host_%s] journal entry %d: the reversal owed for it was not '
+                          'queued (no entry sending or answered); check it by hand',
+                          self.host, entry_id)
+            else:
+                log.info('[host_%s] journal entry %d: owed reversal queued (SAF entry %s)',
+                         self.host, entry_id, saf)
+            self.owed.settled(entry_id)
+
+    def _set(self, entry_id, **values):
+        values['updated_at'] = self.clock()
+        with self.db.connection_context(), self.db.write_transaction():
+            JournalEntry.update(**values).where(
+                (JournalEntry.id == entry_id) & (JournalEntry.state == SENDING)
+            ).execute(self.db)
+
+    def enqueue(self, msg, reason, journal_id=None):
+        """Queue a reversal of `msg` (without a journal state change); its id."""
+        now = self.clock()
+        with self.db.connection_context(), self.db.write_transaction():
+            return self._enqueue(journal_id, msg, reason, now)
+
+    def _enqueue(self, journal_id, msg, reason, now):
+        reversal = reversal_of(msg)
+        entry_id = SafEntry.insert(
+            host=self.host, journal_id=journal_id, invoice_id=reversal.get(61, ''),
+            ntb=reversal.get(48, ''), stan=reversal.get(11, ''), request=stored(reversal),
+            reason=reason, state=QUEUED, next_at=now, created_at=now,
+            updated_at=now).execute(self.db)
+        log.warning('[host_%s] reversal of invoice %s NTB %s STAN %s queued '
+                    '(SAF entry %d, journal %s: %s)', self.host, reversal.get(61),
+                    reversal.get(48), reversal.get(11), entry_id, journal_id, reason)
+        return entry_id
+
+    # -- recovery -----------------------------------------------------------------
+
+    def sweep(self, older_than):
+        """Entries still `sending` that were written more than `older_than`
+        seconds ago become `orphaned`, each with a reversal queued; how many."""
+        now = self.clock()
+        with self.db.connection_context():
+            stale = list(JournalEntry.select(JournalEntry.id, JournalEntry.request).where(
+                (JournalEntry.host == self.host) & (JournalEntry.state == SENDING)
+                & (JournalEntry.created_at < now - older_than)).limit(500).execute(self.db))
+        count = 0
+        for entry in stale:
+            with self.db.connection_context(), self.db.write_transaction():
+                changed = JournalEntry.update(
+                    state=ORPHANED, updated_at=now,
+                    message='still sending after %g s' % older_than).where(
+                    (JournalEntry.id == entry.id) & (JournalEntry.state == SENDING)
+                ).execute(self.db)
+                if changed:
+                    self._enqueue(entry.id, loaded(entry.request), ORPHANED, now)
+                    count += 1
+        return count
+
+    # -- reading ----------------------------------------------------------------
+
+    def saf_of(self, journal_id):
+        with self.db.connection_context():
+            return SafEntry.select().where(
+                SafEntry.journal_id == journal_id).get_or_none(self.db)
+
+    def pending_reversals(self):
+        with self.db.connection_context():
+            return SafEntry.select().where((SafEntry.host == self.host)
+                                           & (SafEntry.state == QUEUED)).count(self.db)
+
+
+def figures(db):
+    """Counts for reports: journal states, SAF states, reversals sent/repeated."""
+    from peewee import fn
+    with db.connection_context():
+        journal = dict(JournalEntry.select(JournalEntry.state, fn.COUNT(JournalEntry.id))
+                       .group_by(JournalEntry.state).tuples().execute(db))
+        saf = dict(SafEntry.select(SafEntry.state, fn.COUNT(SafEntry.id))
+                   .group_by(SafEntry.state).tuples().execute(db))
+        sent = SafEntry.select().where(SafEntry.attempts > 0).count(db)
+        repeated = SafEntry.select(fn.SUM(SafEntry.attempts - 1)).where(
+            SafEntry.attempts > 1).scalar(db) or 0
+    return {'journal': journal, 'saf': saf, 'reversals_sent': sent,
+            'reversals_repeated': int(repeated)}

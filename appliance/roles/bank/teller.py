@@ -1,0 +1,303 @@
+"""The teller JSON-RPC view: the seed's `iso8583_web.scripts.views.jsonrpc`.
+
+Methods (params: one object, or the seed's list holding one object):
+
+    inquiry   {invoice_id}
+    payment   {invoice_id, amount, ntb, stan}
+    reversal  {invoice_id, amount, ntb, stan}
+
+A payment's `stan` is accepted for the seed's client and not used: every new
+request gets its STAN from the link, unique among those in flight. A
+reversal's `ntb` and `stan` are the payment's NTB and the bit 11 of the
+payment's answer; they identify the payment being reversed.
+
+Whatever happens on the link is a JSON-RPC *result*
+`{"code": ..., "message": ..., "data": {...}}`; JSON-RPC *errors* are kept for
+bad requests (-32600, -32601, -32602) and bugs (-32603). Codes:
+
+    0   OK                                 the pemda answered; data holds every
+                                           bit of its answer by number, and
+                                           data["39"] is its response code
+    91  link kota_bogor is down            answered at once, nothing was sent
+    96  request not sent to kota_bogor: …  the link refused it (too many in
+                                           flight, or that STAN is in flight);
+                                           nothing was sent, try again
+    68  no answer from kota_bogor within 30 s (or: link kota_bogor closed
+        before the answer came)            sent, not answered: the
+                                           outcome is unknown. With the
+                                           journal (the bank.pemda host
+                                           module) a payment or reversal
+                                           answered 68 is reversed by the
+                                           bank itself: the message ends
+                                           with "reversal queued (SAF entry
+                                           N)". Without it, reverse a payment
+                                           answered 68 yourself (a pemda
+                                           answers a reversal of a payment it
+                                           never booked with 54 or 55)
+    94  payment of invoice … with NTB … is still in progress
+                                           the same payment (invoice and NTB)
+                                           is being sent by another call;
+                                           ask again later
+
+With the journal, payments are idempotent: a payment with the invoice and
+NTB of an earlier one is not sent again; it gets the earlier call's result
+(0 with the same data, or 68 naming the reversal's state). Only a payment
+that was never sent (91, 96) may be sent again with the same NTB.
+
+On every code but 0 `data` is an empty object.
+"""
+import json
+import logging
+from functools import partial
+
+import gevent
+from gevent import GreenletExit
+
+from appliance.http.jsonrpc import Dispatcher, InvalidParams
+from appliance.net.link import AnswerLost, LinkDown, LinkError, RequestTimeout
+from appliance.pbb.request import (
+    MAX_AMOUNT, TELLER_DEFAULTS, RequestBuilder, parse_request_bits)
+from appliance.http.server import View, json_response
+
+OK = 0
+TIMED_OUT = 68
+LINK_DOWN = 91
+IN_PROGRESS = 94
+NOT_SENT = 96
+
+MAX_LLL = 999       # longest value of an LLL field (bits 48, 61)
+
+# Extra keys of a [web_<name>] section with this module: key -> (converter, default).
+# request_bits overrides TELLER_DEFAULTS bit by bit (e.g. 18:6014 for internet).
+OPTIONS = {'request_bits': (parse_request_bits, None)}
+
+log = logging.getLogger('iso8583d.teller')
+
+
+def make_view(route, gateways, builder=None):
+    """The view of one teller route; `gateways` maps host names to links."""
+    teller = Teller(route, gateways, builder)
+    dispatcher = Dispatcher({'inquiry': teller.inquiry, 'payment': teller.payment,
+                             'reversal': teller.reversal})
+
+    def handle(request):
+        return json_response(dispatcher.answer(request.body.read()))
+
+    return View('JSON-RPC', ('POST',), handle)
+
+
+class Teller:
+    """The three teller methods on one host's link."""
+
+    def __init__(self, route, gateways, builder=None):
+        unknown = sorted(set(route.options) - set(OPTIONS))
+        if unknown:
+            raise ValueError('[web_%s] unknown option %s' % (route.name, unknown[0]))
+        if route.host not in gateways:
+            raise ValueError('[web_%s] host %s has no link' % (route.name, route.host))
+        self.route_name = route.name
+        self.host = route.host
+        self.gateway = gateways[route.host]
+        self.timeout = route.timeout
+        self.builder = builder or RequestBuilder(_defaults(route.options))
+        # The bank.pemda host module keeps the journal (None: no journal).
+        self.journal = getattr(getattr(self.gateway, 'module', None), 'journal', None)
+
+    def inquiry(self, params):
+        invoice_id = _invoice_id(params)
+        return self._exchange(partial(self.builder.inquiry, invoice_id))
+
+    def payment(self, params):
+        invoice_id, amount, ntb = _invoice_id(params), _amount(params), _ntb(params)
+        if self.journal is None:
+            return self._exchange(partial(self.builder.payment, invoice_id, amount, ntb))
+        msg = self.builder.payment(invoice_id, amount, ntb, self.gateway.next_stan())
+        return self._journalled('payment', msg, '%s|%s|%s' % (self.host, invoice_id, ntb))
+
+    def reversal(self, params):
+        invoice_id, amount, ntb = _invoice_id(params), _amount(params), _ntb(params)
+        stan = _stan(params)
+        if self.journal is None:
+            return self._exchange(partial(self.builder.reversal, invoice_id, amount, ntb),
+                                  stan)
+        return self._journalled('reversal', self.builder.reversal(invoice_id, amount, ntb,
+                                                                  stan))
+
+    def _exchange(self, build, stan=None):
+        """Send build(stan) to the host and turn the outcome into a result."""
+        try:
+            answer = self.gateway.send(build(stan or self.gateway.next_stan()),
+                                       self.timeout)
+        except LinkDown:
+            return self._failed(LINK_DOWN, 'link %s is down' % self.host)
+        except AnswerLost as e:
+            return self._failed(TIMED_OUT, '%s; the outcome is unknown' % e)
+        except RequestTimeout:
+            return self._failed(TIMED_OUT, 'no answer from %s %s' % (
+                self.host, _within(self.timeout)))
+        except LinkError as e:
+            return self._failed(NOT_SENT, 'request not sent to %s: %s' % (self.host, e))
+        data = {str(bit): value for bit, value in answer.sorted_bits().items()}
+        return {'code': OK, 'message': 'OK', 'data': data}
+
+    def _journalled(self, kind, msg, idem_key=None):
+        """Send a payment or reversal with the journal: written before it goes
+        out, updated with its outcome; an unknown outcome queues a reversal."""
+        from appliance.roles.bank.journal import Duplicate, LOST, MALFORMED, TIMEOUT, CUT
+        journal = self.journal
+        try:
+            entry = journal.begin(kind, msg, idem_key)
+        except Duplicate as repeated:
+            return self._repeated(repeated.entry)
+        except Exception as e:
+            log.error('[web_%s] journal unavailable, %s not sent: %s', self.route_name,
+                      kind, e)
+            return self._failed(NOT_SENT, 'request not sent to %s: the journal is '
+                                          'unavailable' % self.host)
+        try:
+            answer = self.gateway.send(msg, self.timeout)
+        except LinkDown:
+            return self._unsent(entry, LINK_DOWN, 'link %s is down' % self.host)
+        except AnswerLost as e:
+            return self._unknown(entry, LOST, msg, '%s; the outcome is unknown' % e)
+        except RequestTimeout:
+            return self._unknown(entry, TIMEOUT, msg, 'no answer from %s %s' % (
+                self.host, _within(self.timeout)))
+        except LinkError as e:
+            return self._unsent(entry, NOT_SENT, 'request not sent to %s: %s' % (
+                self.host, e))
+        except GreenletExit:
+            # Cut by a stop: the outcome is unknown, the reversal must persist.
+            self._unknown(entry, CUT, msg, 'stopped while waiting for %s' % self.host)
+            raise
+        code = answer.get(39)
+        if not (isinstance(code, str) and len(code) == 2) or answer.get(11) != msg.get(11):
+            return self._unknown(entry, MALFORMED, msg, 'malformed answer from %s (bit 39 '
+                                 '%r); the outcome is unknown' % (self.host, code))
+        data = {str(bit): value for bit, value in answer.sorted_bits().items()}
+        result = {'code': OK, 'message': 'OK', 'data': data}
+        try:
+            journal.answered(entry, code, result)
+        except Exception as e:
+            log.error('[web_%s] answer to journal entry %d not recorded: %s',
+                      self.route_name, entry, e)
+            message = 'answered by %s but the answer could not be journalled' % self.host
+            self._owe_reversal(entry, msg, message)
+            return self._failed(TIMED_OUT, message + '; it will be reversed')
+        return result
+
+    def _owe_reversal(self, entry, msg, message):
+        """The teller is told the payment failed, so its reversal is owed:
+        written down locally first (appliance.roles.bank.owed), then queued as soon as
+        the journal takes it, by this greenlet or by the SAF sweep."""
+        try:
+            self.journal.owed.add(entry, message, msg)
+        except OSError as e:
+            log.error('[web_%s] journal entry %d: the owed reversal could not be written '
+                      'to %s (%s); it is queued when the journal is back unless this '
+                      'process stops first', self.route_name, entry, self.journal.owed.path, e)
+        gevent.spawn(self._settle_owed)
+
+    def _settle_owed(self):
+        try:
+            self.journal.settle_owed()
+        except Exception as e:
+            log.warning('[web_%s] owed reversals not queued yet, the SAF sweep retries: %s',
+                        self.route_name, e)
+
+    def _unsent(self, entry, code, message):
+        try:
+            self.journal.unsent(entry, message)
+        except Exception as e:
+            log.error('[web_%s] journal entry %d not updated: %s', self.route_name,
+                      entry, e)
+        return self._failed(code, message)
+
+    def _unknown(self, entry, state, msg, message):
+        try:
+            saf = self.journal.unknown(entry, state, message, msg)
+        except Exception as e:
+            log.error('[web_%s] journal entry %d not updated: %s', self.route_name,
+                      entry, e)
+            return self._failed(TIMED_OUT, '%s; reversal to be queued when the journal '
+                                           'is back' % message)
+        return self._failed(TIMED_OUT, '%s; reversal queued (SAF entry %s)' % (message, saf))
+
+    def _repeated(self, entry):
+        """The outcome of the earlier payment with this invoice and NTB."""
+        from appliance.roles.bank.journal import ANSWERED, SENDING
+        if entry.state == SENDING:
+            return self._failed(IN_PROGRESS, 'payment of invoice %s with NTB %s is still '
+                                             'in progress' % (entry.invoice_id, entry.ntb))
+        if entry.state == ANSWERED:
+            log.info('[web_%s] payment of invoice %s with NTB %s repeated: the first '
+                     'answer is given again', self.route_name, entry.invoice_id, entry.ntb)
+            return json.loads(entry.result)
+        saf = self.journal.saf_of(entry.id)
+        where = ('its reversal is %s (SAF entry %d, %d attempts)'
+                 % (saf.state, saf.id, saf.attempts) if saf else 'its reversal is pending')
+        return self._failed(TIMED_OUT, 'payment of invoice %s with NTB %s was sent before '
+                                       'and not answered (%s); %s' % (
+                                           entry.invoice_id, entry.ntb, entry.state, where))
+
+    def _failed(self, code, message):
+        log.warning('[web_%s] %s', self.route_name, message)
+        return {'code': code, 'message': message, 'data': {}}
+
+
+def _defaults(options):
+    bits = options.get('request_bits') or {}
+    if isinstance(bits, str):       # raw text when the loader did not convert it
+        bits = parse_request_bits(bits)
+    return {**TELLER_DEFAULTS, **bits}
+
+
+def _within(timeout):
+    return 'within %g s' % timeout if timeout else 'within the host timeout'
+
+
+# -- params -----------------------------------------------------------------
+
+def _field(params, name):
+    if name not in params:
+        raise InvalidParams(name, 'is required')
+    return params[name]
+
+
+def _invoice_id(params):
+    value = _field(params, 'invoice_id')
+    if not (_is_digits(value) and len(value) <= MAX_LLL):
+        raise InvalidParams('invoice_id', 'must be a string of 1 to %d digits' % MAX_LLL)
+    return value
+
+
+def _amount(params):
+    value = _field(params, 'amount')
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidParams('amount', 'must be a whole number of rupiah')
+    if not 0 <= value <= MAX_AMOUNT:
+        raise InvalidParams('amount', 'must be from 0 to %d rupiah' % MAX_AMOUNT)
+    return value
+
+
+def _ntb(params):
+    value = _field(params, 'ntb')
+    if not (isinstance(value, str) and 0 < len(value) <= MAX_LLL
+            and all(' ' <= char <= '~' for char in value)):
+        raise InvalidParams('ntb', 'must be a string of 1 to %d printable ASCII '
+                                   'characters' % MAX_LLL)
+    return value
+
+
+def _stan(params):
+    value = _field(params, 'stan')
+    if not (_is_digits(value) and len(value) == 6):
+        raise InvalidParams('stan', "must be a string of 6 digits (bit 11 of the "
+                                    "payment's answer)")
+    return value
+
+
+def _is_digits(value):
+    return isinstance(value, str) and value.isascii() and value.isdigit()

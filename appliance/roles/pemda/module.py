@@ -1,0 +1,141 @@
+"""Role pemda: the PBB biller next to the pemda's SISMIOP database.
+
+With no configuration it connects to a bank on 127.0.0.1:10002 (the seed's
+test-pemda.ini) and bills from a demo SQLite database in the data dir. A
+second link, to 127.0.0.1:10003, stands in for Kota Bekasi's pemda: the plain
+biller (no penalty waiver) on the same demo database, which holds bills of
+both cities (3271 and 3275).
+"""
+import logging
+from collections import namedtuple
+from functools import partial
+
+from appliance.settings.types import SettingError, boolean
+from appliance.net.module import Fatal, HostModule
+
+log = logging.getLogger('iso8583d.pemda')
+
+# The seed's test-pemda.ini settings, for both demo billers.
+_DEMO_BILLER = """db_url = sqlite:///pemda.db
+demo = true
+persen_denda = 2
+nip_pencatat = 999999999
+kd_kanwil = 01
+kd_kantor = 01
+kd_tp =
+    bit42:TOKOPEDIA:46
+    bit42:BUKALAPAK:47
+    bit43:INDOMARET:48
+    bit43:ALFAMART:49
+    bit18:6010:69
+    bit18:6011:71
+    bit18:6012:72
+    bit18:6013:73
+    bit18:6014:74
+    bit18:6015:75
+    bit18:6016:76
+    bit18:6017:77
+    bit0:default:20
+"""
+
+PRESET = """
+[host_bjb]
+ip = 127.0.0.1
+port = 10002
+listen = false
+streamer = bjb_with_suffix
+timeout = 60
+module = opensipkd.iso8583.bjb.pbb.bogor_kota
+
+[host_bjb_bekasi]
+ip = 127.0.0.1
+port = 10003
+listen = false
+streamer = bjb_with_suffix
+timeout = 60
+module = opensipkd.iso8583.bjb.pbb
+
+[module_opensipkd.iso8583.bjb.pbb.bogor_kota]
+%s
+[module_opensipkd.iso8583.bjb.pbb]
+%s""" % (_DEMO_BILLER, _DEMO_BILLER)
+
+
+class PemdaSection(namedtuple('PemdaSection', 'biller demo')):
+    """A [module_...] section of a biller: BillerSettings plus `demo`, which
+    loads demo bills into an empty database (the zero-config preset)."""
+
+
+def parse_section(raw, defaults=None):
+    from appliance.roles.pemda.settings import BillerSettings
+    raw = dict(raw)
+    try:
+        demo = boolean(raw.pop('demo', 'false'))
+    except ValueError as e:
+        raise SettingError('demo', str(e)) from None
+    return PemdaSection(BillerSettings.from_section(raw, defaults=defaults), demo)
+
+
+def parse_section_bogor(raw):
+    """Kota Bogor waives penalties on tax years before 2013."""
+    return parse_section(raw, defaults={'denda_waiver_before_year': '2013'})
+
+
+class BillerModule(HostModule):
+    """Answers inquiry, payment and reversal from the bank's link."""
+
+    def start(self):
+        from appliance.roles.pemda.biller import Biller
+        section = self.appliance.module_section(self.config.module)
+        url = section.biller.db_url
+        try:
+            self.database = self.appliance.database(url, init=partial(_init_db,
+                                                                      demo=section.demo))
+            _check_tables(self.database, url)
+        except Fatal:
+            raise
+        except Exception as e:        # e.g. the server is down: exit 1, systemd retries
+            from appliance.store.db import mask_url
+            raise Fatal('[host_%s] cannot open the biller database %s: %s' % (
+                self.config.name, mask_url(url), e)) from None
+        self.biller = Biller(section.biller, self.database)
+
+    def handle(self, request):
+        return self.biller.handle(request)
+
+    def initdb(self, demo):
+        """Create the tables (and demo bills); a line saying what was done."""
+        from appliance.store.db import mask_url
+        section = self.appliance.module_section(self.config.module)
+        database = self.appliance.database(section.biller.db_url)
+        demo = demo or section.demo
+        what = 'tables%s ready in %s' % (' and demo bills' if demo else '',
+                                         mask_url(section.biller.db_url))
+        # Billers sharing one database (the preset's two) initialise it once.
+        done = self.appliance.initialized
+        earlier = done.get(id(database))
+        if earlier is not None and earlier[1] >= demo:
+            return '%s (with host_%s)' % (what, earlier[0])
+        _init_db(database, demo)
+        done[id(database)] = (self.config.name, demo)
+        return what
+
+
+def _init_db(database, demo):
+    from appliance.roles.pemda import demo as demo_data
+    demo_data.create_tables(database)
+    if demo:
+        demo_data.load_demo(database)
+
+
+def _check_tables(database, url):
+    """The SISMIOP tables must exist; the biller's own records are created."""
+    from appliance.store.db import mask_url
+    from appliance.roles.pemda.tables import RECORD_MODELS, SISMIOP_MODELS, create
+    with database.connection_context():
+        missing = [m._meta.table_name for m in SISMIOP_MODELS
+                   if not database.table_exists(m._meta.table_name)]
+    if missing:
+        raise Fatal('%s has no table %s: point db_url at the SISMIOP database, or '
+                    'create empty tables with --initdb' % (mask_url(url), ', '.join(missing)))
+    create(database, RECORD_MODELS)

@@ -1,0 +1,139 @@
+"""Typed converters for configuration values.
+
+Each takes the raw string of an .ini value and returns the typed value or
+raises ValueError with a message that shows the bad value; the loader adds
+file, section and key.
+"""
+import ipaddress
+
+_TRUE = {'1', 'true', 'yes', 'on'}
+_FALSE = {'0', 'false', 'no', 'off'}
+
+
+def boolean(text):
+    value = text.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError('%r is not a boolean (use true or false)' % text)
+
+
+def integer(text):
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ValueError('%r is not a whole number' % text) from None
+
+
+def positive_int(text):
+    value = integer(text)
+    if value <= 0:
+        raise ValueError('%r must be greater than 0' % text)
+    return value
+
+
+def port(text):
+    value = integer(text)
+    if not 0 <= value <= 65535:
+        raise ValueError('%r is not a TCP port (0-65535)' % text)
+    return value
+
+
+def seconds(text):
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ValueError('%r is not a number of seconds' % text) from None
+    if value <= 0:
+        raise ValueError('%r must be more than 0 seconds' % text)
+    return value
+
+
+def ip_address(text):
+    value = text.strip()
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError('%r is not an IP address' % text) from None
+    return value
+
+
+def address(text):
+    """An IP address or a host name (for connect-hosts and bind addresses)."""
+    value = text.strip()
+    if not value or any(c.isspace() for c in value):
+        raise ValueError('%r is not an address' % text)
+    return value
+
+
+def lines(text):
+    """A multi-line or whitespace-separated value as a tuple of words."""
+    return tuple(text.split())
+
+
+def ip_list(text):
+    return tuple(ip_address(word) for word in lines(text))
+
+
+def url_path(text):
+    value = text.strip()
+    if not value.startswith('/'):
+        raise ValueError('%r must start with /' % text)
+    return value
+
+
+def text(value):
+    return value.strip()
+
+
+def db_url(text):
+    """A database URL, checked (not connected) at load, so --check-config
+    catches what the daemon would otherwise only find when it opens it."""
+    from appliance.store.db import parse_url
+    value = text.strip()
+    parse_url(value)          # ValueError names the URL and the forms it takes
+    return value
+
+
+def prefix_map(text):
+    """`3271:kota_bogor 3275:kota_bekasi` -> {'3271': 'kota_bogor', ...}."""
+    result = {}
+    for word in lines(text):
+        prefix, sep, target = word.partition(':')
+        if not sep or not prefix.isdigit() or not target:
+            raise ValueError('%r is not PREFIX:NAME (e.g. 3271:kota_bogor)' % word)
+        if prefix in result:
+            raise ValueError('prefix %s is mapped twice' % prefix)
+        result[prefix] = target
+    return result
+
+
+def prefix_texts(text):
+    """One `PREFIX:TEXT` per line, the text may hold spaces and colons:
+    `3271:PBB Kota Bogor` -> {'3271': 'PBB Kota Bogor'}."""
+    result = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        prefix, sep, message = line.partition(':')
+        prefix = prefix.strip()
+        if not sep or not (prefix.isascii() and prefix.isdigit()):
+            raise ValueError('%r is not PREFIX:TEXT (e.g. 3271:PBB Kota Bogor)' % line)
+        if prefix in result:
+            raise ValueError('prefix %s is given twice' % prefix)
+        result[prefix] = message.strip()
+    return result
+
+
+# A default meaning "the key must be set" (HOST_KEYS, a module's OPTIONS).
+REQUIRED = object()
+
+
+class SettingError(ValueError):
+    """A bad value for `key` in a module's settings; the loader adds file and section."""
+
+    def __init__(self, key, message):
+        super().__init__('%s: %s' % (key, message))
+        self.key, self.message = key, message
