@@ -5,7 +5,7 @@ import pytest
 
 from appliance.runtime import config
 from appliance.runtime.config import ConfigError
-from appliance.roles import ROLES
+from appliance.runtime.registry import ROLES
 from daemon import run_cli, seed_config
 
 

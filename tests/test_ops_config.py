@@ -3,7 +3,7 @@ import pytest
 
 from appliance.runtime import config
 from appliance.runtime.config import AdminConfig, ConfigError
-from appliance.roles import ROLES
+from appliance.runtime.registry import ROLES
 
 HOST = '[host_bjb]\nport = 10002\nmodule = opensipkd.iso8583.bjb.pbb.test\n'
 WEB = ('[web]\nport = 7000\n[web_teller]\nroute_path = /rpc\nhost = bjb\n'

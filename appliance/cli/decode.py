@@ -25,29 +25,16 @@ from appliance.iso.codec import Codec, CodecError
 from appliance.iso.framing import STREAMER_NAMES, FramingError, get_streamer
 from appliance.iso.mask import mask_value
 from appliance.iso.spec import SPECS
+from appliance.errors import InputError  # noqa: F401
+from appliance.iso.codes import MTI_NAMES, PROCESSING_CODES, RESPONSE_CODES  # noqa: F401
 
 # A Python bytes literal as repr() writes it, quotes and escapes included.
 _LITERAL = re.compile(r"""b'(?:[^'\\]|\\.)*'|b"(?:[^"\\]|\\.)*\"""")
 _HEX_JUNK = re.compile(r'[\s:]+')
 _PRINTABLE = set(string.printable) - set('\t\n\r\x0b\x0c')
 
-MTI_NAMES = {
-    '0200': 'financial request', '0210': 'financial response',
-    '0400': 'reversal request', '0401': 'reversal request, repeated',
-    '0410': 'reversal response', '0411': 'reversal response, repeated',
-    '0800': 'network management request', '0810': 'network management response',
-}
-PROCESSING_CODES = {'341019': 'PBB inquiry', '541019': 'PBB payment'}
-RESPONSE_CODES = {'00': 'OK', '33': 'invalid number', '51': 'amount differs from the bill',
-                  '54': 'already paid / nothing to reverse', '55': 'not found',
-                  '76': 'other error', '91': 'link down'}
-
 
 _TEXT_HINT = " (hex was expected: give a message's own text as a b'...' literal)"
-
-
-class InputError(ValueError):
-    """The text is neither a bytes literal nor hex."""
 
 
 def parse_frame(text):

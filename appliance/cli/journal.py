@@ -15,10 +15,12 @@ import sys
 import time
 
 from appliance.runtime import config
+from appliance.cli.settings import settings_or_none
 from appliance.client.options import positive_int
 from appliance.roles.bank.journal import (
     ANSWERED, CUT, DONE, EXPIRED, LOST, MALFORMED, ORPHANED, QUEUED, SENDING, TIMEOUT,
     UNRECORDED, UNSENT, JournalEntry, SafEntry, loaded)
+from appliance.errors import CommandError  # noqa: F401
 
 EXIT_OK, EXIT_FATAL, EXIT_CONFIG = 0, 1, 78
 JOURNAL_MODULE = 'bank.pemda'
@@ -161,10 +163,6 @@ def show(rows, as_json, out):
         out.write(_line(_cells(row)) + '\n')
 
 
-class CommandError(Exception):
-    """What stops the command, in one line for stderr (exit 1)."""
-
-
 def read_journals(urls, args):
     """The matching entries of every journal, newest first."""
     from appliance.store.db import mask_url, open_as_owner, parse_url
@@ -187,7 +185,6 @@ def read_journals(urls, args):
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    from appliance.cli.main import settings_or_none
     settings = settings_or_none(args, 'iso8583d journal')
     if settings is None:
         return EXIT_CONFIG

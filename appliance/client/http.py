@@ -16,21 +16,11 @@ from gevent import socket
 from gevent.monkey import get_original
 
 from appliance import __version__
+from appliance.errors import ClientTimeout as RequestTimeout, HTTPError  # noqa: F401
 
 _RECV_SIZE = 65536
 _READ, _WRITE = 1, 2  # libev/libuv event masks
 _raw_socket = get_original('socket', 'socket')
-
-
-class HTTPError(Exception):
-    """No usable HTTP answer came back."""
-
-
-class RequestTimeout(HTTPError):
-    """The whole exchange took longer than the request timeout."""
-
-    def __str__(self):
-        return 'timeout'
 
 
 class Response:

@@ -6,16 +6,13 @@ the amount to pay in whole rupiah; blank lines and `#` comments are ignored.
 
 from dataclasses import dataclass
 from typing import Optional
+from appliance.errors import InvoiceFileError  # noqa: F401
 
 
 @dataclass(frozen=True)
 class Invoice:
     id: str
     amount: Optional[int] = None
-
-
-class InvoiceFileError(ValueError):
-    """A bad --invoice-file; the message names the file and line."""
 
 
 def read_invoice_file(path):

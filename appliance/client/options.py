@@ -3,10 +3,7 @@
 import argparse
 
 from appliance.client.http import endpoint
-
-
-class UsageError(Exception):
-    """Options that do not fit together; reported like argparse errors, exit 2."""
+from appliance.errors import UsageError  # noqa: F401
 
 
 def positive_int(text):

@@ -14,6 +14,7 @@ Two deliberate departures from the letter of JSON-RPC 2.0:
 """
 import json
 import logging
+from appliance.errors import InvalidParams, RpcError  # noqa: F401
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -24,21 +25,6 @@ INTERNAL_ERROR = -32603
 MAX_BATCH = 100
 
 log = logging.getLogger('iso8583d.jsonrpc')
-
-
-class RpcError(Exception):
-    """Ends one request with a JSON-RPC error object."""
-
-    def __init__(self, code, message):
-        super().__init__(message)
-        self.code, self.message = code, message
-
-
-class InvalidParams(RpcError):
-    """A missing or mistyped field; `field` is its name inside params."""
-
-    def __init__(self, field, problem):
-        super().__init__(INVALID_PARAMS, 'params.%s %s' % (field, problem))
 
 
 class Dispatcher:

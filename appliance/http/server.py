@@ -179,7 +179,8 @@ class _Handler(headers.Handler):
 
 class _Server(WSGIServer):
     """pywsgi with TCP_NODELAY on every accepted socket: without it Nagle and
-    delayed ACK hold each answer ~40 ms (272 vs 9,300 req/s, DESIGN.md).
+    delayed ACK hold each answer ~40 ms (272 vs 9,300 req/s,
+    docs/protocol.md "Nagle's algorithm and TCP_NODELAY").
     And a read timeout: pywsgi has none, so an idle or stalled client would
     hold its connection (one of `max_connections`) forever."""
 

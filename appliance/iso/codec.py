@@ -8,6 +8,7 @@ MTI, framing excluded); card data is masked in its text.
 from appliance.iso.mask import mask_value
 from appliance.iso.message import Message
 from appliance.iso.spec import Spec, get_spec
+from appliance.errors import CodecError  # noqa: F401
 
 _HEX = '0123456789ABCDEFabcdef'
 _TRACK2 = '0123456789=D?;'
@@ -15,10 +16,6 @@ _SHOWN = 24  # bytes of a bad tail quoted in an error, enough to recognise it
 _PRIMARY = 1 << 63  # bit 1 in the primary bitmap: a secondary one follows
 _SECONDARY_FIRST = frozenset('89ABCDEFabcdef')  # first hex digit with bit 1 set
 _PLANS_KEPT = 1024
-
-
-class CodecError(ValueError):
-    """A message that cannot be encoded or decoded under its spec."""
 
 
 def _digits(value):

@@ -1,10 +1,11 @@
 """Streamers: how ISO8583 messages are delimited on a TCP stream.
 
 A streamer frames one outgoing payload into one bytes object (written with a
-single sendall, see DESIGN.md on Nagle) and gives each connection a fresh
+single sendall, see docs/protocol.md on Nagle) and gives each connection a fresh
 splitter that turns arbitrary reads back into payloads.
 """
 import struct
+from appliance.errors import FramingError  # noqa: F401
 
 # Bytes quoted in a framing error: a 4-digit header, the MTI and a primary
 # bitmap, so the dump never reaches the digits of a PAN.
@@ -13,10 +14,6 @@ _SHOWN = 24
 # and the stray space or repeated 0x03 BJB sends after a frame.
 _BETWEEN = b' \t\r\n\x00\x03'
 _SUFFIX = b'\x03'
-
-
-class FramingError(ValueError):
-    """The byte stream does not follow the streamer: close the connection."""
 
 
 def _dump(data, start=0):

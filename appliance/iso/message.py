@@ -1,8 +1,10 @@
 """One ISO8583 message: an MTI and its fields as text, keyed by bit number."""
-from appliance.iso.mask import mask_bits
+import json
 
-# Request MTI -> response MTI. A repeat (0401) is answered as a repeat (0411).
-_RESPONSE_MTI = {'0200': '0210', '0400': '0410', '0401': '0411', '0800': '0810'}
+from appliance.iso.mask import CARD_BITS, mask_bits
+from appliance.iso.codes import RESPONSE_MTI as _RESPONSE_MTI
+
+# A repeat (0401) is answered as a repeat (0411).
 
 
 def response_mti(mti):
@@ -64,3 +66,16 @@ class Message:
 # the amount (4) is repeated too and may be overwritten by the answerer.
 COPY_BITS = (2, 3, 4, 7, 11, 12, 13, 15, 18, 22, 32, 33, 35, 37, 41, 42, 43, 48,
              49, 59, 60, 61, 63, 102, 107)
+
+
+def to_json(msg):
+    """A message as JSON text for a database row; card data is left out."""
+    return json.dumps({'mti': msg.mti, 'bits': {str(b): v for b, v in
+                                                 msg.sorted_bits().items()
+                                                 if b not in CARD_BITS}})
+
+
+def from_json(text):
+    """The message `to_json` stored."""
+    data = json.loads(text)
+    return Message(data['mti'], {int(b): v for b, v in data['bits'].items()})

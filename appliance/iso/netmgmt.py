@@ -2,14 +2,7 @@
 import time
 
 from appliance.iso.message import COPY_BITS, Message
-
-ECHO = '301'
-SIGN_ON = '001'
-SIGN_OFF = '002'
-FUNCTIONS = {ECHO: 'echo', SIGN_ON: 'sign-on', SIGN_OFF: 'sign-off'}
-
-OK = '00'
-OTHER_ERROR = '76'
+from appliance.iso.codes import ECHO, FUNCTIONS, OK, OTHER_ERROR, SIGN_OFF, SIGN_ON  # noqa: F401
 
 
 def transmission_time(now=None):

@@ -87,7 +87,7 @@ def _fields(*rows):
     return [FieldSpec(*row) for row in rows]
 
 
-# The BJB PBB table of spec/bjb-pbb.md, plus the standard bits a bank switch
+# The BJB PBB table of docs/protocol.md ("Field table"), plus the standard bits a bank switch
 # may add to the same messages (14, 17, 38, 52-54, 90, 100, 103).
 BJB_PBB = Spec('bjb_pbb', _fields(
     (2, 'pan', 'n', 19, 2),

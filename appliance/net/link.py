@@ -25,29 +25,9 @@ from appliance.iso.message import is_response
 from appliance.metrics import IN, OUT
 from appliance.net.outbox import Outbox
 from appliance.net.taskgroup import TaskGroup
+from appliance.errors import AnswerLost, Busy, LinkDown, LinkError, RequestTimeout  # noqa: F401
 
 log = logging.getLogger('iso8583d.link')
-
-
-class LinkError(Exception):
-    """A request could not be answered by the peer of a host."""
-
-
-class LinkDown(LinkError):
-    """No connection to the host's peer right now; raised at once, no waiting."""
-
-
-class RequestTimeout(LinkError):
-    """The peer did not answer within the request's timeout."""
-
-
-class AnswerLost(RequestTimeout):
-    """The link broke after the request went out: the peer may have acted on
-    it, so the outcome is unknown, as after a timeout."""
-
-
-class Busy(LinkError):
-    """Too many requests in flight on this host; try again later."""
 
 
 EXPIRY_TICK = 0.05   # s: how late a request timeout may fire, at most
@@ -70,7 +50,8 @@ def match_key(mti, stan):
 
 
 def set_nodelay(sock):
-    # Nagle + delayed ACK costs ~40 ms per round trip (DESIGN.md).
+    # Nagle + delayed ACK costs ~40 ms per round trip (docs/protocol.md,
+    # "Nagle's algorithm and TCP_NODELAY").
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     except OSError:

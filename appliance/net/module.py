@@ -7,12 +7,9 @@ subclass of HostModule.
 import logging
 
 from appliance.iso import netmgmt
+from appliance.errors import Fatal  # noqa: F401
 
 log = logging.getLogger('iso8583d.module')
-
-
-class Fatal(Exception):
-    """The appliance cannot run; the message says why (exit status 1)."""
 
 
 class HostModule:

@@ -19,7 +19,6 @@ import bottle
 import gevent
 
 from appliance import __version__
-from appliance.runtime.config import OPS_PATHS
 from appliance.metrics import (
     CONTENT_TYPE, IN, OUT, SERIES_SECONDS, HttpMetrics, exposition, merge_windows,
     percentiles)
@@ -31,6 +30,10 @@ LOOPBACK = ('127.0.0.1', '::1')     # always allowed to the operations endpoints
 REFRESH_SECONDS = 5
 DB_CACHE_SECONDS = 5.0              # a database is probed at most this often
 DB_PROBE_TIMEOUT = 2.0
+
+
+# The operations endpoints ([admin]); no [web_<name>] route may take these paths.
+OPS_PATHS = ('/status', '/status.json', '/metrics')
 
 
 class DatabaseProbe:

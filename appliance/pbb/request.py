@@ -9,9 +9,8 @@ from types import MappingProxyType
 
 from appliance.iso.mask import mask_pan
 from appliance.iso.message import Message
+from appliance.iso.codes import INQUIRY, PAYMENT  # noqa: F401
 
-INQUIRY = '341019'
-PAYMENT = '541019'
 
 # A teller at BJB: channel 6010, acquirer 110 (BJB), forwarder 00110.
 TELLER_DEFAULTS = MappingProxyType({18: '6010', 32: '110', 33: '00110'})

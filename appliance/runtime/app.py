@@ -9,7 +9,8 @@ from gevent.event import Event
 
 from appliance.runtime import registry as modules
 from appliance.ops import notify
-from appliance.runtime.config import OPS_PATHS, WebConfig, resolve_db_url
+from appliance.ops.status import OPS_PATHS
+from appliance.runtime.config import WebConfig, resolve_db_url
 from appliance.net.hosts import Connector, Host, listeners_for
 from appliance.net.rlimit import raise_file_limit
 from appliance.net.module import Fatal

@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from appliance.settings import types as t
+from appliance.ops.status import OPS_PATHS
 from appliance.runtime import registry as modules
+from appliance.errors import ConfigError  # noqa: F401
 
 DEFAULT_CONF_DIR = '/etc/iso8583d/conf.d'
 DEFAULT_DATA_DIR = '/var/lib/iso8583d'
@@ -28,24 +30,6 @@ PRESET_SOURCE = '<preset %s>'
 
 _LOGGING_SECTIONS = ('loggers', 'handlers', 'formatters')
 _LOGGING_PREFIXES = ('logger_', 'handler_', 'formatter_')
-
-
-class ConfigError(Exception):
-    """A configuration problem; str() names where it is."""
-
-    def __init__(self, message, file=None, section=None, key=None):
-        super().__init__(message)
-        self.message, self.file, self.section, self.key = message, file, section, key
-
-    def __str__(self):
-        where = []
-        if self.file:
-            where.append(self.file)
-        if self.section:
-            where.append('[%s]' % self.section)
-        if self.key:
-            where.append(self.key)
-        return '%s: %s' % (' '.join(where), self.message) if where else self.message
 
 
 @dataclass(frozen=True)
@@ -85,10 +69,6 @@ class RouteConfig:
     allowed_ip: tuple
     timeout: float
     options: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
-
-
-# The operations endpoints ([admin]); no [web_<name>] route may take these paths.
-OPS_PATHS = ('/status', '/status.json', '/metrics')
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,13 @@ from appliance.roles.aggregator import linkaja
 from appliance.roles.aggregator import banklink as aggregator
 from appliance.roles.bank import peer as bank
 from appliance.roles.pemda import module as pemda
+from appliance.roles.aggregator import preset as aggregator_preset
+from appliance.roles.bank import preset as bank_preset
+from appliance.roles.pemda import preset as pemda_preset
+
+# What `iso8583d --role NAME` runs with no configuration: each role's preset
+# module (its PRESET text, and its docstring says what the preset does).
+ROLES = {'bank': bank_preset, 'pemda': pemda_preset, 'aggregator': aggregator_preset}
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,9 @@ file, section and key.
 """
 import ipaddress
 
+from appliance.settings.dburl import parse_url
+from appliance.errors import SettingError  # noqa: F401
+
 _TRUE = {'1', 'true', 'yes', 'on'}
 _FALSE = {'0', 'false', 'no', 'off'}
 
@@ -90,7 +93,6 @@ def text(value):
 def db_url(text):
     """A database URL, checked (not connected) at load, so --check-config
     catches what the daemon would otherwise only find when it opens it."""
-    from appliance.store.db import parse_url
     value = text.strip()
     parse_url(value)          # ValueError names the URL and the forms it takes
     return value
@@ -129,11 +131,3 @@ def prefix_texts(text):
 
 # A default meaning "the key must be set" (HOST_KEYS, a module's OPTIONS).
 REQUIRED = object()
-
-
-class SettingError(ValueError):
-    """A bad value for `key` in a module's settings; the loader adds file and section."""
-
-    def __init__(self, key, message):
-        super().__init__('%s: %s' % (key, message))
-        self.key, self.message = key, message

@@ -1,7 +1,7 @@
 """Database connections: an SQLite file or pooled PostgreSQL, both safe to use
 from many greenlets.
 
-Models carry no database of their own (see models.py): whoever runs a query
+Models carry no database of their own (roles' tables.py): whoever runs a query
 passes the database returned by `open_database`, so one process can serve a
 pemda's SISMIOP database and a bank journal side by side.
 """
@@ -13,16 +13,13 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections import namedtuple
 from contextlib import contextmanager
-from urllib.parse import urlsplit
 
-import psycopg2
-from gevent.socket import wait_read, wait_write
 from peewee import Entity, IntegrityError, SqliteDatabase, Value
 from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 from psycopg2 import extensions
 
+from appliance.settings.dburl import mask_url, parse_url  # noqa: F401  (re-exported)
 from appliance.store.groupcommit import GroupCommit
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
@@ -35,58 +32,6 @@ SQLITE_PRAGMAS = (
     ('busy_timeout', SQLITE_BUSY_TIMEOUT_MS),
     ('foreign_keys', 1),
 )
-
-_POSTGRES_SCHEMES = ('postgresql', 'postgres', 'postgresql+psycopg2')
-_URL_FORMS = 'sqlite:///relative/path, sqlite:////absolute/path or postgresql://user:pass@host:port/db'
-
-DatabaseUrl = namedtuple('DatabaseUrl', 'kind target')
-DatabaseUrl.__doc__ = """A checked URL: kind 'sqlite' with a file path as target,
-or kind 'postgresql' with a libpq connection URI as target."""
-
-
-def mask_url(url):
-    """The URL with its password replaced by ***, fit for logs and errors."""
-    return re.sub(r'^([^:/]+://[^:/@]*:)[^@]*@', r'\1***@', str(url))
-
-
-def parse_url(url):
-    """Check a database URL without connecting; ValueError names the problem."""
-    if not isinstance(url, str) or '://' not in url:
-        raise ValueError('database URL %r has no scheme; use %s'
-                         % (mask_url(url), _URL_FORMS))
-    scheme, rest = url.split('://', 1)
-    scheme = scheme.lower()
-    if scheme == 'sqlite':
-        return DatabaseUrl('sqlite', _sqlite_path(url, rest))
-    if scheme in _POSTGRES_SCHEMES:
-        return DatabaseUrl('postgresql', _postgres_uri(url, rest))
-    raise ValueError('database URL scheme %r in %s is not supported; use %s'
-                     % (scheme, mask_url(url), _URL_FORMS))
-
-
-def _sqlite_path(url, rest):
-    # Same convention as SQLAlchemy: three slashes, then the path as written.
-    if not rest.startswith('/'):
-        raise ValueError('SQLite URL %s must start with sqlite:/// followed by the path'
-                         % mask_url(url))
-    path = rest[1:]
-    if not path or path.startswith(':memory:'):
-        raise ValueError('SQLite URL %s names no file; an in-memory database '
-                         'cannot be shared by pooled connections' % mask_url(url))
-    return path
-
-
-def _postgres_uri(url, rest):
-    parts = urlsplit('postgresql://' + rest)
-    try:
-        parts.port
-    except ValueError:
-        raise ValueError('PostgreSQL URL %s has a bad port' % mask_url(url)) from None
-    if not parts.path.strip('/'):
-        raise ValueError('PostgreSQL URL %s names no database; use %s'
-                         % (mask_url(url), _URL_FORMS))
-    return 'postgresql://' + rest
-
 
 class SqliteStore(PooledSqliteDatabase):
     """SQLite file. Every transaction begins IMMEDIATE (takes the write lock
@@ -355,24 +300,3 @@ def open_as_owner(url):
                 '%s belongs to %s: run this as that user (sudo -u %s ...), or root would '
                 'leave files there that its daemon cannot open' % (checked.target, name, name))
     return open_database(url)
-
-
-def gevent_wait_callback(conn, timeout=None):
-    """psycopg2 wait callback: wait for the server by yielding to the gevent hub.
-
-    When the wait is cut short (gevent.Timeout, a killed greenlet) psycopg2
-    marks the connection broken itself and the pool discards it; closing it
-    here would deadlock on the lock the running query holds."""
-    waits = {extensions.POLL_READ: wait_read, extensions.POLL_WRITE: wait_write}
-    while True:
-        state = conn.poll()
-        if state == extensions.POLL_OK:
-            return
-        if state not in waits:
-            raise psycopg2.OperationalError('psycopg2 poll() returned unknown state %r' % state)
-        waits[state](conn.fileno(), timeout=timeout)
-
-
-def patch_psycopg():
-    """Make psycopg2 cooperative under gevent; call right after monkey-patching."""
-    extensions.set_wait_callback(gevent_wait_callback)

@@ -108,7 +108,7 @@ class Chain:
                          'pemda': round(rss_mb(self.pemda.pid), 1)}
 
     def _settings(self):
-        from appliance.cli.main import load_settings
+        from appliance.cli.settings import load_settings
         return load_settings(SimpleNamespace(files=[], conf_dir=self.pemda_conf,
                                              data_dir=self.data_dir, role='pemda'))
 

@@ -11,9 +11,7 @@ from gevent import monkey
 
 monkey.patch_all()
 
-from appliance.store.db import patch_psycopg  # noqa: E402  (as the daemons do)
-
-patch_psycopg()
+from appliance import patch  # noqa: E402,F401  (as the daemons do: psycopg2 yields to gevent)
 
 import argparse  # noqa: E402
 import json  # noqa: E402

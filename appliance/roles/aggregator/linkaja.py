@@ -48,11 +48,14 @@ from peewee import AutoField, BigIntegerField, CharField, DateTimeField, Integer
 
 from appliance.settings import types as t
 from appliance.net.link import AnswerLost, LinkDown, LinkError, RequestTimeout
-from appliance.roles.pemda.tables import create
+from appliance.store.schema import create
 from appliance.pbb import profile
 from appliance.pbb.request import MAX_AMOUNT, RequestBuilder
 from appliance.net.module import Fatal
 from appliance.http.server import View
+from appliance.errors import Refused  # noqa: F401
+from appliance.iso.codes import (  # noqa: F401
+    AMOUNT_DIFFERS, INVALID_NUMBER, NOT_FOUND, OK, OTHER_ERROR as MALFORMED, UNAVAILABLE)
 
 log = logging.getLogger('iso8583d.linkaja')
 
@@ -68,12 +71,6 @@ OPTIONS = {
 INQUIRY, PAYMENT, REVERSAL = '021', '022', '023'
 TRX_TYPES = (INQUIRY, PAYMENT, REVERSAL)
 
-OK = '00'
-INVALID_NUMBER = '33'
-AMOUNT_DIFFERS = '51'
-NOT_FOUND = '55'
-MALFORMED = '76'
-UNAVAILABLE = '91'
 
 # What the last field says when the bank answers with a code that is not 00.
 REASONS = {
@@ -131,14 +128,6 @@ def db_url(route):
     return route.options.get('db_url') or DEFAULT_DB_URL
 
 
-class Refused(Exception):
-    """Ends a request with a one-line answer whose code is not 00."""
-
-    def __init__(self, code, reason, bill_ref=''):
-        super().__init__(reason)
-        self.code, self.reason, self.bill_ref = code, reason, bill_ref
-
-
 def make_view(route, gateways, database=None, clock=datetime.now):
     """The view of one LinkAja route; `gateways` maps host names to links."""
     unknown = sorted(set(route.options) - set(OPTIONS))
@@ -152,7 +141,7 @@ def make_view(route, gateways, database=None, clock=datetime.now):
         database = _open(route, getattr(module, 'appliance', None))
     bits = getattr(module, 'request_bits', None)
     if bits is None:
-        from appliance.roles.aggregator.banklink import SEED_REQUEST_BITS
+        from appliance.roles.aggregator.preset import SEED_REQUEST_BITS
         bits = SEED_REQUEST_BITS
     face = LinkAja(route, gateway, database, RequestBuilder(bits, clock=clock), clock)
     return View('LinkAja', ('GET', 'POST'), face.handle)

@@ -48,20 +48,13 @@ from appliance.settings import types as t
 from appliance.iso.mask import CARD_BITS
 from appliance.iso.message import COPY_BITS, Message
 from appliance.net.link import AnswerLost, LinkDown, LinkError, RequestTimeout
-from appliance.roles.pemda.tables import create
+from appliance.store.schema import create
 from appliance.net.module import Fatal, HostModule
+from appliance.iso.codes import (  # noqa: F401
+    INQUIRY, INVALID_NUMBER, NOT_FOUND, OK, OTHER_ERROR, PAYMENT, REVERSAL_MTIS, UNAVAILABLE)
 
 log = logging.getLogger('iso8583d.forwarder')
 
-INQUIRY = '341019'
-PAYMENT = '541019'
-REVERSAL_MTIS = ('0400', '0401')
-
-OK = '00'
-INVALID_NUMBER = '33'
-NOT_FOUND = '55'
-OTHER_ERROR = '76'
-UNAVAILABLE = '91'
 
 # Set anew on each hop; the aggregator gets its own back.
 HOP_BITS = (7, 11, 12, 13)

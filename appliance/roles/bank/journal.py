@@ -35,8 +35,10 @@ from peewee import (AutoField, BigIntegerField, CharField, DoubleField,
 
 from appliance.store.db import Prepared, has_returning, model_fields, param, quoted
 from appliance.iso.mask import CARD_BITS
-from appliance.iso.message import Message
-from appliance.roles.pemda.tables import create
+from appliance.iso.message import Message, from_json as loaded, to_json as stored  # noqa: F401
+from appliance.store.schema import create
+from appliance.roles.bank.owed import OwedReversals
+from appliance.errors import Duplicate  # noqa: F401
 
 log = logging.getLogger('iso8583d.journal')
 
@@ -122,32 +124,11 @@ def new_owner():
     return uuid.uuid4().hex
 
 
-def stored(msg):
-    """A request as JSON for the journal; card data is left out."""
-    return json.dumps({'mti': msg.mti, 'bits': {str(b): v for b, v in
-                                                 msg.sorted_bits().items()
-                                                 if b not in CARD_BITS}})
-
-
-def loaded(text):
-    data = json.loads(text)
-    return Message(data['mti'], {int(b): v for b, v in data['bits'].items()})
-
-
 def reversal_of(msg):
     """The 0400 that reverses `msg` (a 0200 payment, or a 0400/0401 itself)."""
     reversal = Message('0400', {b: v for b, v in msg.bits.items()
                                 if b not in CARD_BITS and b not in (39, 47, 62)})
     return reversal
-
-
-class Duplicate(Exception):
-    """A payment with this idempotency key is already in the journal."""
-
-    def __init__(self, entry):
-        super().__init__('payment %s already journalled as entry %d (%s)'
-                         % (entry.idem_key, entry.id, entry.state))
-        self.entry = entry
 
 
 class _Statements:
@@ -177,7 +158,6 @@ class Journal:
     """The journal and SAF queue of one host in one database."""
 
     def __init__(self, db, host, owner=None, clock=time.time, owed=None):
-        from appliance.roles.bank.owed import OwedReversals
         self.db = db
         self.host = host
         self.owner = owner or new_owner()

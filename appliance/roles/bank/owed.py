@@ -17,7 +17,7 @@ import json
 import logging
 import os
 
-from appliance.roles.bank.journal import loaded, stored
+from appliance.iso.message import from_json as loaded, to_json as stored
 
 log = logging.getLogger('iso8583d.journal')
 

@@ -30,11 +30,10 @@ from gevent.pool import Pool
 
 from appliance.roles.bank.journal import DONE, EXPIRED, QUEUED, SafEntry, loaded
 from appliance.net.link import LinkError, RequestTimeout
+from appliance.iso.codes import NOTHING_TO_REVERSE, OK as REVERSED
 
 log = logging.getLogger('iso8583d.saf')
 
-REVERSED = '00'
-NOTHING_TO_REVERSE = ('54', '55')
 FINAL_CODES = (REVERSED,) + NOTHING_TO_REVERSE
 
 SafSettings = namedtuple('SafSettings', 'max_attempts max_age retry_interval retry_max '

@@ -26,34 +26,18 @@ from appliance.roles.pemda.tables import (
 from appliance.roles.pemda import calc
 from appliance.pbb import profile
 from appliance.roles.pemda.invoice import InvalidInvoice, InvoiceId
+from appliance.errors import Refusal  # noqa: F401
+from appliance.iso.codes import (  # noqa: F401  (bit 39 codes: docs/protocol.md)
+    ALREADY_PAID, AMOUNT_DIFFERS, INQUIRY as INQUIRY_CODE, INVALID_NUMBER, NOT_FOUND, OK,
+    OTHER_ERROR, PAYMENT as PAYMENT_CODE, REVERSAL_MTIS)
 
 log = logging.getLogger(__name__)
 
-INQUIRY_CODE = '341019'
-PAYMENT_CODE = '541019'
-REVERSAL_MTIS = ('0400', '0401')
-
 NTP_TRIES = 20
-
-# Bit 39 (spec §4).
-OK = '00'
-INVALID_NUMBER = '33'
-AMOUNT_DIFFERS = '51'
-ALREADY_PAID = '54'
-NOT_FOUND = '55'
-OTHER_ERROR = '76'
 
 # A bill as of now: paid flag, bit 62 text and calc.Amounts; for a payment,
 # also whether an inquiry of it was recorded (None when not asked).
 Priced = namedtuple('Priced', 'paid profile amounts inquired', defaults=(None,))
-
-
-class Refusal(Exception):
-    """Ends a handler with a response code; inside a transaction, rolls it back."""
-
-    def __init__(self, code, reason):
-        super().__init__('%s (%s)' % (reason, code))
-        self.code = code
 
 
 class Biller:

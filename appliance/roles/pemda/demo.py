@@ -8,7 +8,8 @@ from peewee import chunked
 
 from appliance.roles.pemda.tables import (
     BILL_KEY, PAID, RECORD_MODELS, SISMIOP_MODELS, UNPAID, PembayaranSppt, RefDati2,
-    RefKecamatan, RefKelurahan, RefPropinsi, Sppt, create)
+    RefKecamatan, RefKelurahan, RefPropinsi, Sppt)
+from appliance.store.schema import create
 
 SEED_INVOICE = '3271010001007002701995'
 RANDOM_SEED = 8583

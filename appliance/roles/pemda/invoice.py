@@ -3,14 +3,11 @@
 from dataclasses import dataclass
 
 from appliance.roles.pemda.tables import BILL_KEY
+from appliance.errors import InvalidInvoice  # noqa: F401
 
 # Widths of kd_propinsi .. kd_jns_op, then thn_pajak_sppt.
 _WIDTHS = (2, 2, 3, 3, 3, 4, 1, 4)
 LENGTH = sum(_WIDTHS)
-
-
-class InvalidInvoice(ValueError):
-    """The text is not a 22-digit invoice id (answered with 33)."""
 
 
 @dataclass(frozen=True)

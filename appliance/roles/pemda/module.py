@@ -1,11 +1,5 @@
-"""Role pemda: the PBB biller next to the pemda's SISMIOP database.
-
-With no configuration it connects to a bank on 127.0.0.1:10002 (the seed's
-test-pemda.ini) and bills from a demo SQLite database in the data dir. A
-second link, to 127.0.0.1:10003, stands in for Kota Bekasi's pemda: the plain
-biller (no penalty waiver) on the same demo database, which holds bills of
-both cities (3271 and 3275).
-"""
+"""The biller host module (pemda, pemda.bogor_kota; the seed's
+opensipkd.iso8583.bjb.pbb and ...pbb.bogor_kota) and its [module_...] section."""
 import logging
 from collections import namedtuple
 from functools import partial
@@ -14,51 +8,6 @@ from appliance.settings.types import SettingError, boolean
 from appliance.net.module import Fatal, HostModule
 
 log = logging.getLogger('iso8583d.pemda')
-
-# The seed's test-pemda.ini settings, for both demo billers.
-_DEMO_BILLER = """db_url = sqlite:///pemda.db
-demo = true
-persen_denda = 2
-nip_pencatat = 999999999
-kd_kanwil = 01
-kd_kantor = 01
-kd_tp =
-    bit42:TOKOPEDIA:46
-    bit42:BUKALAPAK:47
-    bit43:INDOMARET:48
-    bit43:ALFAMART:49
-    bit18:6010:69
-    bit18:6011:71
-    bit18:6012:72
-    bit18:6013:73
-    bit18:6014:74
-    bit18:6015:75
-    bit18:6016:76
-    bit18:6017:77
-    bit0:default:20
-"""
-
-PRESET = """
-[host_bjb]
-ip = 127.0.0.1
-port = 10002
-listen = false
-streamer = bjb_with_suffix
-timeout = 60
-module = opensipkd.iso8583.bjb.pbb.bogor_kota
-
-[host_bjb_bekasi]
-ip = 127.0.0.1
-port = 10003
-listen = false
-streamer = bjb_with_suffix
-timeout = 60
-module = opensipkd.iso8583.bjb.pbb
-
-[module_opensipkd.iso8583.bjb.pbb.bogor_kota]
-%s
-[module_opensipkd.iso8583.bjb.pbb]
-%s""" % (_DEMO_BILLER, _DEMO_BILLER)
 
 
 class PemdaSection(namedtuple('PemdaSection', 'biller demo')):
@@ -131,7 +80,8 @@ def _init_db(database, demo):
 def _check_tables(database, url):
     """The SISMIOP tables must exist; the biller's own records are created."""
     from appliance.store.db import mask_url
-    from appliance.roles.pemda.tables import RECORD_MODELS, SISMIOP_MODELS, create
+    from appliance.roles.pemda.tables import RECORD_MODELS, SISMIOP_MODELS
+    from appliance.store.schema import create
     with database.connection_context():
         missing = [m._meta.table_name for m in SISMIOP_MODELS
                    if not database.table_exists(m._meta.table_name)]

@@ -12,7 +12,7 @@ from operator import and_
 
 from peewee import (AutoField, BigIntegerField, CharField, CompositeKey,
                     DateField, DateTimeField, FixedCharField, ForeignKeyField,
-                    IntegerField, Model, SchemaManager, TextField)
+                    IntegerField, Model, TextField)
 
 # The NOP: province, regency, district, village, block, number, object kind.
 NOP_COLUMNS = ('kd_propinsi', 'kd_dati2', 'kd_kecamatan', 'kd_kelurahan',
@@ -29,13 +29,6 @@ def key_matches(model, values):
     """WHERE expression: each column named in `values` equals its value."""
     return reduce(and_, [getattr(model, column) == value
                          for column, value in values.items()])
-
-
-def create(db, models, safe=True):
-    """Create the models' tables (and indexes) in `db`, in the given order."""
-    with db.connection_context():
-        for model in models:
-            SchemaManager(model, db).create_all(safe=safe)
 
 
 # SISMIOP ----------------------------------------------------------------
