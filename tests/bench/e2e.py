@@ -37,14 +37,16 @@ MODULE = 'opensipkd.iso8583.bjb.pbb.bogor_kota'
 
 # -- the chain ------------------------------------------------------------------
 
-def _seed(name, path, replace):
+def _seed(name, path, replace, seed_logging=False):
     with open(os.path.join(SEED_DIR, name)) as f:
         text = f.read()
     for old, new in replace:
         assert old in text, '%r is not in %s' % (old, name)
         text = text.replace(old, new)
-    # The seed logs every frame at INFO/DEBUG; a production box runs at WARNING.
-    text = re.sub(r'(?m)^level = (INFO|DEBUG)$', 'level = WARNING', text)
+    if not seed_logging:
+        # The seed logs every frame at INFO/DEBUG, to a file and the console;
+        # most loads here measure the daemons without those lines.
+        text = re.sub(r'(?m)^level = (INFO|DEBUG)$', 'level = WARNING', text)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, 'w') as f:
         f.write(text)
@@ -69,8 +71,10 @@ def pg_schema_url(schema):
 class Chain:
     """A pemda on `kind` ('sqlite' or 'postgresql') and a bank, linked."""
 
-    def __init__(self, workdir, kind, bills, tree=None):
-        """`tree`: run the daemons from that checkout (ab.py), not this one."""
+    def __init__(self, workdir, kind, bills, tree=None, seed_logging=False):
+        """`tree`: run the daemons from that checkout (ab.py), not this one.
+        `seed_logging`: keep the seed files' log levels (six lines per message
+        on each side, to a file and the console) instead of WARNING."""
         self.workdir, self.kind = workdir, kind
         started_from = started_in(tree)
         self.iso, self.web = free_port(), free_port()
@@ -87,10 +91,10 @@ class Chain:
         self.data_dir = os.path.join(workdir, 'pemda-data')
         _seed('test-pemda.ini', os.path.join(self.pemda_conf, 'test-pemda.ini'), [
             ('/home/sugiana/log/', logs), ('port = 10002', 'port = %d' % self.iso),
-            ('postgresql://user:pass@localhost/db', db_url)])
+            ('postgresql://user:pass@localhost/db', db_url)], seed_logging)
         _seed('test-bank.ini', os.path.join(workdir, 'bank.d', 'test-bank.ini'), [
             ('/home/sugiana/log/', logs), ('port = 10002', 'port = %d' % self.iso),
-            ('port = 7000', 'port = %d' % self.web)])
+            ('port = 7000', 'port = %d' % self.web)], seed_logging)
         self.settings = self._settings()
         self.db_url = self._resolved_url()
         self.loaded = self._load(bills)
@@ -373,16 +377,21 @@ def _show(what, result):
 
 # -- the runs -----------------------------------------------------------------
 
-def ceiling(workdir, levels, seconds):
-    """wrk and iso8583d-client against the minimal pywsgi handler."""
+def _ceiling_server(workdir):
+    """The minimal pywsgi handler, started: (url, process)."""
     port = free_port()
     server = Process('ceiling', [PYTHON, os.path.join(HERE, 'ceiling.py'), str(port)],
                      workdir)
-    url = 'http://127.0.0.1:%d/rpc' % port
+    wait_port(port, proc=server)
+    return 'http://127.0.0.1:%d/rpc' % port, server
+
+
+def ceiling(workdir, levels, seconds):
+    """wrk and iso8583d-client against the minimal pywsgi handler."""
+    url, server = _ceiling_server(workdir)
     invoices = _file(workdir, 'ceiling-invoices.txt', [(SEED_INVOICE,)])
     rows = []
     try:
-        wait_port(port, proc=server)
         for level in levels:
             by_wrk = wrk(url, 'inquiry', invoices, level, seconds, {'server': server.pid})
             _show('ceiling (pywsgi) by wrk', by_wrk)
@@ -458,6 +467,41 @@ def chain(workdir, kind, levels, seconds, bills, pay_cap):
         result['exit_codes'] = chain.stop()
     result['seconds'] = round(time.perf_counter() - started, 1)
     return result
+
+
+def logging_cost(workdir, seconds, rounds, concurrency=100, bills=6000):
+    """JSON-RPC inquiries on SQLite by wrk: the minimal handler, the chain with
+    the seed's logging on, and the same chain with its log lines off, run
+    alternately `rounds` times (the VM's speed drifts); the best of each."""
+    os.makedirs(workdir, exist_ok=True)
+    ceiling_url, ceiling_proc = _ceiling_server(workdir)
+    chains = {'seed logging': Chain(os.path.join(workdir, 'seed'), 'sqlite', bills,
+                                    seed_logging=True),
+              'log lines off': Chain(os.path.join(workdir, 'quiet'), 'sqlite', bills)}
+    runs = {name: [] for name in ['minimal handler'] + list(chains)}
+    try:
+        invoices = _file(workdir, 'inquiry-invoices.txt',
+                         [(i,) for i, _ in chains['seed logging'].payables()[:5000]])
+        for _ in range(rounds):
+            runs['minimal handler'].append(wrk(ceiling_url, 'inquiry', invoices, concurrency,
+                                               seconds, {'server': ceiling_proc.pid}))
+            for name, chain in chains.items():
+                runs[name].append(wrk(chain.url, 'inquiry', invoices, concurrency, seconds,
+                                      chain.pids()))
+        best = {name: max(r, key=lambda run: run['tps']) for name, r in runs.items()}
+        for name, run in best.items():
+            _show('logging cost: %s' % name, run)
+        return {'concurrency': concurrency, 'rounds': rounds, 'best': best,
+                'log_bytes': {name: _log_bytes(chain.workdir) for name, chain in chains.items()}}
+    finally:
+        for chain in chains.values():
+            chain.stop()
+        ceiling_proc.stop()
+
+
+def _log_bytes(workdir):
+    return sum(os.path.getsize(os.path.join(workdir, name))
+               for name in ('bank.log', 'pemda.log') if os.path.exists(os.path.join(workdir, name)))
 
 
 def _peaks(runs):

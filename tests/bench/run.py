@@ -45,7 +45,7 @@ def machine():
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--only', default='codec,link,e2e',
+    parser.add_argument('--only', default='codec,link,e2e,logging',
                         help='comma-separated parts to run (default: all)')
     parser.add_argument('--quick', action='store_true',
                         help='short loads (1 s) and fewer bills: a smoke run, not numbers')
@@ -60,7 +60,7 @@ def main(argv=None):
     bills = 6000 if args.quick else 150000
     pay_cap = 1500 if args.quick else 17000
 
-    if not shutil.which('wrk') and 'e2e' in parts:
+    if not shutil.which('wrk') and parts & {'e2e', 'logging'}:
         raise SystemExit('wrk is missing: apt-get install wrk (make bench does)')
     workdir = tempfile.mkdtemp(prefix='iso8583d-bench-')
     started = time.time()
@@ -79,6 +79,10 @@ def main(argv=None):
             for kind in ('sqlite', 'postgresql'):
                 report[kind] = e2e.chain(os.path.join(workdir, kind), kind, LEVELS, seconds,
                                          bills, pay_cap)
+        if 'logging' in parts:
+            say("logging: the seed's log lines on and off, beside the minimal handler")
+            report['logging'] = e2e.logging_cost(os.path.join(workdir, 'logging'), seconds,
+                                                 rounds=1 if args.quick else 3)
     finally:
         report['seconds'] = round(time.time() - started, 1)
         report['machine']['busy_cores_avg'] = round(
@@ -156,6 +160,18 @@ def targets(r):
         ratios = [row['client_vs_wrk'] for row in r['ceiling']]
         add('iso8583d-client >= 0.5x wrk on the minimal handler (each concurrency)',
             ', '.join('%.2fx' % x for x in ratios), min(ratios) >= 0.5)
+    logged = r.get('logging')
+    if logged:
+        best = logged['best']
+        on = best['seed logging']
+        ratio = on['tps'] / best['minimal handler']['tps']
+        add("seed logging on: JSON-RPC inquiry >= 0.40x the minimal handler (issue #17)",
+            '%.2fx' % ratio, ratio >= 0.40)
+        add('seed logging on: p99 < 50 ms at 100 connections', '%.1f ms'
+            % on['latency_ms']['p99'], on['latency_ms']['p99'] < 50)
+        ratio = on['tps'] / best['log lines off']['tps']
+        add('seed logging on >= 0.85x the same daemons with the lines off', '%.2fx' % ratio,
+            ratio >= 0.85)
     idle = {}
     for kind in ('sqlite', 'postgresql'):
         for role, mb in ((r.get(kind) or {}).get('idle_rss_mb') or {}).items():
@@ -240,6 +256,8 @@ def table(r):
                              kind, c['bills_paid'], c['payments_ok_reported'],
                              c['payment_records'], c['doubled_rows'], c['paid_without_row'],
                              'consistent' if c['consistent'] else 'INCONSISTENT'))
+    if r.get('logging'):
+        lines += _logging_lines(r['logging'], header)
     rss = []
     for kind in ('sqlite', 'postgresql'):
         part = r.get(kind) or {}
@@ -257,6 +275,23 @@ def table(r):
             lines.append('  %-4s %-66s %s' % ('met' if t['met'] else 'MISS', t['target'],
                                               t['measured']))
     return '\n'.join(lines)
+
+
+def _logging_lines(part, header):
+    best = part['best']
+    base = best['minimal handler']['tps']
+    lines = ['', "The seed's logging (test-bank.ini, test-pemda.ini: six lines per message "
+                 'on each side, to a file and the console): SQLite inquiry by wrk, best of '
+                 '%d alternating rounds' % part['rounds'], header]
+    names = {'minimal handler': ('-', 'server', 'generator')}
+    for name, run in best.items():
+        lines.append(_e2e_line(name, part['concurrency'], 'wrk', run,
+                               names.get(name, ('bank', 'pemda', 'generator'))))
+    on, off = best['seed logging']['tps'], best['log lines off']['tps']
+    lines.append('  seed logging on: %.2fx the minimal handler, %.2fx the same daemons with '
+                 'the log lines off; %.0f MB of log lines written' % (
+                     on / base, on / off, part['log_bytes']['seed logging'] / 1e6))
+    return lines
 
 
 def _e2e_line(what, concurrency, driver, run, cpu_names):

@@ -1,0 +1,136 @@
+"""Log lines formatted once and written once per event-loop turn
+(appliance/runtime/logbatch.py), with the text byte for byte the same."""
+import logging
+import subprocess
+import sys
+import textwrap
+
+import gevent
+import pytest
+
+from appliance.runtime import logbatch, logsetup
+from appliance.runtime.config import ConfigError
+
+FORMAT = '%(asctime)s %(levelname)s %(message)s'
+
+
+@pytest.fixture
+def logger(tmp_path):
+    """A logger with the seed's two handlers (a file and a stream) made cheap;
+    yields (logger, file path, stream handler's underlying stream)."""
+    saved = logging._srcfile, logging.logThreads, logging.logProcesses
+    path = tmp_path / 'bank.log'
+    formatter = logging.Formatter(FORMAT)
+    file_handler = logging.FileHandler(str(path))
+    console = logging.StreamHandler(open(str(tmp_path / 'console.log'), 'w'))
+    for handler in (file_handler, console):
+        handler.setFormatter(formatter)
+    log = logging.getLogger('test_logbatch.%s' % tmp_path.name)
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    log.addHandler(file_handler)
+    log.addHandler(console)
+    logbatch.install([file_handler, console])
+    yield log, path, tmp_path / 'console.log'
+    for handler in (file_handler, console):
+        log.removeHandler(handler)
+        handler.close()
+    logging._srcfile, logging.logThreads, logging.logProcesses = saved
+
+
+def test_lines_wait_for_the_end_of_the_loop_turn_then_leave_together(logger):
+    log, path, _ = logger
+    log.info('Receive [%r]', b'0800')
+    log.info('Send [%r]', b'0810')
+    assert path.read_text() == ''
+    gevent.sleep(0)
+    lines = path.read_text().splitlines()
+    assert [line.split(' ', 3)[3] for line in lines] == ["Receive [b'0800']", "Send [b'0810']"]
+
+
+def test_an_error_line_is_written_at_once_with_what_waited_before_it(logger):
+    log, path, _ = logger
+    log.info('Receive')
+    log.error('the journal is away')
+    assert [line.split(' ', 2)[2] for line in path.read_text().splitlines()] == [
+        'INFO Receive', 'ERROR the journal is away']
+
+
+def test_both_handlers_get_the_text_plain_logging_would_write(logger, tmp_path):
+    log, path, console = logger
+    record = log.makeRecord(log.name, logging.INFO, __file__, 1, 'Decode MTI %s Data %s',
+                            ('0800', {7: '0718222751', 70: '301'}), None)
+    expected = logging.Formatter(FORMAT).format(record)
+    log.handle(record)
+    gevent.sleep(0)
+    assert path.read_text() == expected + '\n'
+    assert console.read_text() == expected + '\n'
+
+
+def test_the_timestamp_text_follows_the_clock_across_seconds():
+    formatter = logbatch.OnceFormatter(FORMAT)
+    plain = logging.Formatter(FORMAT)
+    for created in (1_700_000_000.001, 1_700_000_000.999, 1_700_000_001.5, 1_700_000_061.25):
+        record = logging.makeLogRecord({'msg': 'x', 'levelname': 'INFO', 'created': created,
+                                        'msecs': (created % 1) * 1000})
+        assert formatter.formatTime(record) == plain.formatTime(record)
+
+
+def test_flush_interval_zero_writes_every_line_as_it_comes(tmp_path):
+    handler = logging.FileHandler(str(tmp_path / 'x.log'))
+    handler.set_name('file')
+    handler.setFormatter(logging.Formatter(FORMAT))
+    log = logging.getLogger('test_logbatch.zero')
+    log.propagate = False
+    log.addHandler(handler)
+    try:
+        logbatch.install([handler], {'file': 0.0})
+        log.warning('no waiting')
+        assert 'no waiting' in (tmp_path / 'x.log').read_text()
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+
+
+@pytest.mark.parametrize('value', ['-1', 'nan', 'inf', 'soon'])
+def test_a_bad_flush_interval_names_its_section_and_key(value):
+    import configparser
+    parser = configparser.RawConfigParser()
+    parser.read_string('[handler_file]\nclass = FileHandler\nflush_interval = %s\n' % value)
+    with pytest.raises(ConfigError, match=r'\[handler_file\] flush_interval: '
+                                          r'flush_interval must be a number of seconds >= 0'):
+        logsetup._flush_intervals(parser)
+
+
+def _run(script, tmp_path):
+    path = tmp_path / 'out.log'
+    code = textwrap.dedent('''
+        from appliance import patch
+        import logging, os, signal, sys
+        from appliance.runtime import logbatch
+        handler = logging.FileHandler(%r)
+        handler.setFormatter(logging.Formatter('%%(levelname)s %%(message)s'))
+        logging.getLogger().addHandler(handler)
+        logging.getLogger().setLevel(logging.INFO)
+        logbatch.install([handler])
+    ''' % str(path)) + textwrap.dedent(script)
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True, timeout=60)
+    return proc.returncode, path.read_text()
+
+
+def test_a_clean_exit_writes_the_lines_still_waiting(tmp_path):
+    code, text = _run('''
+        logging.info('Stopping')
+        sys.exit(0)
+    ''', tmp_path)
+    assert (code, text) == (0, 'INFO Stopping\n')
+
+
+def test_an_error_line_survives_a_sigkill_right_after_it(tmp_path):
+    code, text = _run('''
+        logging.info('Receive')
+        logging.error('cannot record the answer')
+        os.kill(os.getpid(), signal.SIGKILL)
+    ''', tmp_path)
+    assert code == -9
+    assert text == 'INFO Receive\nERROR cannot record the answer\n'
