@@ -75,6 +75,11 @@ class AnswerLost(RequestTimeout):
     it, so the outcome is unknown, as after a timeout."""
 
 
+class Rejected(LinkError):
+    """The peer sent the request back refused (its MTI's first digit set to
+    9): it was not acted on."""
+
+
 class Busy(LinkError):
     """Too many requests in flight on this host; try again later."""
 

@@ -7,7 +7,9 @@ from appliance.iso.framing import STREAMER_NAMES, FramingError, get_streamer
 
 ECHO = b'0800822000000000000004000000000000000718222751222236301'
 SEED_IN = b'0056' + ECHO + b'\x03'
-LENGTH_STREAMERS = [n for n in STREAMER_NAMES if n != 'none']
+HEADER_STREAMERS = ['bri', 'local', 'bank_kaltim']
+LENGTH_STREAMERS = [n for n in STREAMER_NAMES if n not in ['none'] + HEADER_STREAMERS]
+DIGIT_STREAMERS = ['bjb', 'bjb_with_suffix', 'bjt', 'bsb', 'bsm', 'btn', 'depok']
 
 
 def raises(message):
@@ -20,8 +22,10 @@ def feed_bytewise(splitter, data):
 
 # -- lookup ---------------------------------------------------------------
 
-def test_the_five_streamers_of_the_spec_are_registered():
-    assert set(STREAMER_NAMES) == {'bjb', 'bjb_with_suffix', 'mitracomm', 'pos', 'none'}
+def test_the_streamers_of_the_spec_and_of_the_other_banks_are_registered():
+    assert set(STREAMER_NAMES) == {'bjb', 'bjb_with_suffix', 'mitracomm', 'pos', 'none',
+                                   'bjt', 'bsb', 'bsm', 'btn', 'depok', 'bri_way4',
+                                   'bri', 'local', 'bank_kaltim'}
 
 
 @pytest.mark.parametrize('name', STREAMER_NAMES)
@@ -31,7 +35,9 @@ def test_a_streamer_carries_its_name(name):
 
 def test_get_streamer_names_the_valid_streamers_for_an_unknown_name():
     with pytest.raises(ValueError, match="^unknown streamer 'bjb_suffix'; valid: bjb, "
-                                         "bjb_with_suffix, mitracomm, pos, none$"):
+                                         "bjb_with_suffix, mitracomm, pos, none, bjt, bsb,"
+                                         " bsm, btn, depok, bri_way4, bri, local,"
+                                         " bank_kaltim$"):
         get_streamer('bjb_suffix')
 
 
@@ -85,8 +91,9 @@ def test_framing_a_payload_beyond_the_maximum_is_an_error():
 @pytest.mark.parametrize('name', LENGTH_STREAMERS)
 def test_a_splitter_returns_every_frame_of_one_read(name):
     streamer = get_streamer(name)
-    data = b''.join(streamer.frame(p) for p in (b'one', b'two', ECHO))
-    assert streamer.splitter().feed(data) == [b'one', b'two', ECHO]
+    # Upper case: bri_way4 upper-cases what it sends.
+    data = b''.join(streamer.frame(p) for p in (b'ONE', b'TWO', ECHO))
+    assert streamer.splitter().feed(data) == [b'ONE', b'TWO', ECHO]
 
 
 @pytest.mark.parametrize('name', LENGTH_STREAMERS)
@@ -98,9 +105,9 @@ def test_a_splitter_reassembles_a_frame_fed_one_byte_at_a_time(name):
 @pytest.mark.parametrize('name', LENGTH_STREAMERS)
 def test_a_splitter_keeps_a_frame_that_straddles_two_reads(name):
     streamer = get_streamer(name)
-    data = streamer.frame(b'first') + streamer.frame(ECHO)
+    data = streamer.frame(b'FIRST') + streamer.frame(ECHO)
     splitter = streamer.splitter()
-    assert splitter.feed(data[:20]) == [b'first']
+    assert splitter.feed(data[:20]) == [b'FIRST']
     assert splitter.feed(data[20:]) == [ECHO]
 
 
@@ -120,7 +127,7 @@ def test_a_splitter_has_nothing_pending_after_a_whole_frame(name):
     assert splitter.pending == 0
 
 
-@pytest.mark.parametrize('name', STREAMER_NAMES)
+@pytest.mark.parametrize('name', LENGTH_STREAMERS + ['none'])
 def test_each_splitter_is_fresh(name):
     streamer = get_streamer(name)
     first = streamer.splitter()
@@ -132,7 +139,7 @@ def test_bjb_with_suffix_splits_the_seed_echo_and_drops_the_suffix():
     assert get_streamer('bjb_with_suffix').splitter().feed(SEED_IN) == [ECHO]
 
 
-@pytest.mark.parametrize('name', ['bjb', 'bjb_with_suffix'])
+@pytest.mark.parametrize('name', DIGIT_STREAMERS)
 def test_an_ascii_splitter_skips_whitespace_and_a_stray_byte_between_frames(name):
     streamer = get_streamer(name)
     frame = streamer.frame(ECHO)
@@ -211,6 +218,122 @@ def test_the_none_splitter_ignores_an_empty_read():
 def test_the_none_splitter_rejects_a_read_beyond_the_maximum():
     with raises('none: length 3 is out of range 1..2; bytes: 61 62 63'):
         get_streamer('none', max_length=2).splitter().feed(b'abc')
+
+
+# -- the other banks -----------------------------------------------------
+
+@pytest.mark.parametrize('name', ['bjt', 'bsb', 'bsm', 'btn', 'depok'])
+def test_the_4_digit_banks_frame_a_payload_behind_its_length_without_a_suffix(name):
+    assert get_streamer(name).frame(ECHO) == b'0055' + ECHO
+
+
+@pytest.mark.parametrize('name', ['bjt', 'bsb', 'bsm', 'btn', 'depok'])
+def test_the_4_digit_banks_split_a_frame_behind_its_length(name):
+    assert get_streamer(name).splitter().feed(b'0055' + ECHO + b'0003abc') == [ECHO, b'abc']
+
+
+def test_bri_way4_upper_cases_the_payload_behind_a_big_endian_length_of_the_payload():
+    payload = b'0800822000000000000004000000000000000718222751000001301abc'
+    assert get_streamer('bri_way4').frame(payload) == b'\x00\x3a' + payload.upper()
+
+
+def test_bri_way4_upper_cases_the_hex_digits_of_a_bitmap():
+    assert get_streamer('bri_way4').frame(b'0200f23a') == b'\x00\x080200F23A'
+
+
+def test_bri_way4_splits_what_it_receives_without_changing_the_case():
+    assert get_streamer('bri_way4').splitter().feed(b'\x00\x03abc') == [b'abc']
+
+
+@pytest.mark.parametrize('name', ['bri', 'local'])
+def test_bri_and_local_send_iso_and_nine_zeros_before_the_peer_sent_a_header(name):
+    assert get_streamer(name).splitter().frame(ECHO) == b'ISO000000000' + ECHO
+
+
+@pytest.mark.parametrize('name', ['bri', 'local'])
+def test_bri_and_local_split_a_read_after_its_12_byte_header_without_a_length(name):
+    assert get_streamer(name).splitter().feed(b'ISO011000017' + ECHO) == [ECHO]
+
+
+@pytest.mark.parametrize('name', ['bri', 'local'])
+def test_bri_and_local_echo_the_header_received_on_the_connection(name):
+    splitter = get_streamer(name).splitter()
+    splitter.feed(b'ISO011000017' + ECHO)
+    assert splitter.frame(b'0810abc') == b'ISO011000017' + b'0810abc'
+
+
+@pytest.mark.parametrize('name', ['bri', 'local'])
+def test_bri_and_local_keep_headers_apart_per_connection(name):
+    streamer = get_streamer(name)
+    first, second = streamer.splitter(), streamer.splitter()
+    first.feed(b'ISO011000017' + ECHO)
+    assert second.frame(b'0810') == b'ISO000000000' + b'0810'
+
+
+def test_bank_kaltim_marks_network_management_with_originator_6_and_responder_7():
+    assert get_streamer('bank_kaltim').frame(ECHO) == b'ISO041000067' + ECHO
+
+
+@pytest.mark.parametrize('mti', [b'0200', b'0210', b'0400', b'0410'])
+def test_bank_kaltim_marks_everything_else_with_originator_1(mti):
+    assert get_streamer('bank_kaltim').frame(mti + b'abc') == b'ISO041000017' + mti + b'abc'
+
+
+def test_bank_kaltim_does_not_echo_the_received_header():
+    splitter = get_streamer('bank_kaltim').splitter()
+    splitter.feed(b'ISO041000067' + ECHO)
+    assert splitter.frame(b'0810abc') == b'ISO041000067' + b'0810abc'
+    assert splitter.frame(b'0210abc') == b'ISO041000017' + b'0210abc'
+
+
+def test_bank_kaltim_splits_a_rejected_message_with_its_9_and_keeps_the_status():
+    splitter = get_streamer('bank_kaltim').splitter()
+    assert splitter.feed(b'ISO041004817' + b'9200abc') == [b'9200abc']
+    assert splitter.header == b'ISO041004817'
+
+
+@pytest.mark.parametrize('name', HEADER_STREAMERS)
+def test_a_header_splitter_returns_each_read_whole_after_the_header(name):
+    splitter = get_streamer(name).splitter()
+    assert splitter.feed(b'ISO011000017' + b'ab' + b'ISO011000017') == [b'abISO011000017']
+    assert splitter.pending == 0
+
+
+@pytest.mark.parametrize('name', HEADER_STREAMERS)
+def test_a_header_splitter_ignores_an_empty_read(name):
+    assert get_streamer(name).splitter().feed(b'') == []
+
+
+@pytest.mark.parametrize('name', HEADER_STREAMERS)
+def test_a_header_splitter_rejects_a_read_that_does_not_start_with_the_header(name):
+    with raises('%s: a read must start with a 12-byte header, ISO and 9 digits;'
+                ' bytes: 30 30 35 35 30 38' % name):
+        get_streamer(name).splitter().feed(b'005508')
+
+
+@pytest.mark.parametrize('name', HEADER_STREAMERS)
+def test_a_header_splitter_rejects_a_header_without_a_message(name):
+    with raises('%s: length 0 after the header is out of range 1..65535;'
+                ' bytes: 49 53 4f 30 31 31 30 30 30 30 31 37' % name):
+        get_streamer(name).splitter().feed(b'ISO011000017')
+
+
+def test_a_header_splitter_rejects_a_message_beyond_the_maximum():
+    with raises('bri: length 3 after the header is out of range 1..2;'
+                ' bytes: 49 53 4f 30 30 30 30 30 30 30 30 30 61 62 63'):
+        get_streamer('bri', max_length=2).splitter().feed(b'ISO000000000abc')
+
+
+def test_a_header_streamer_refuses_to_frame_an_empty_payload():
+    with raises('bank_kaltim: cannot frame a payload of 0 bytes: out of range 1..65535;'
+                ' bytes: '):
+        get_streamer('bank_kaltim').frame(b'')
+
+
+@pytest.mark.parametrize('name', STREAMER_NAMES)
+def test_a_connection_frames_as_its_streamer_until_it_received_something(name):
+    streamer = get_streamer(name)
+    assert streamer.splitter().frame(ECHO) == streamer.frame(ECHO)
 
 
 def test_framing_error_is_a_value_error():

@@ -47,6 +47,16 @@ def test_frames_queued_in_one_turn_leave_in_one_send():
     assert counted.sends == 1
 
 
+def test_without_combining_each_frame_of_a_turn_is_a_send_of_its_own():
+    left, right = socket.socketpair()
+    counted = CountingSocket(left)
+    outbox = Outbox(counted, on_error=lambda reason: pytest.fail(reason), combine=False)
+    for frame in (b'one', b'two', b'three', b'four', b'five'):
+        outbox.put(frame)
+    assert read_exactly(right, 19) == b'onetwothreefourfive'
+    assert counted.sends == 5
+
+
 def test_a_fourth_queued_frame_is_written_at_once():
     left, right = socket.socketpair()
     counted = CountingSocket(left)

@@ -32,11 +32,29 @@ def test_long_text_is_truncated_to_35_characters():
     assert (fields['name'], fields['address']) == ('N' * 35, 'A' * 35)
 
 
-def test_characters_outside_printable_ascii_become_spaces():
-    facts = profile.BillFacts('JOSÉ\tNIÑO', 'JL\nX', '', '', '', 0, 0, None)
+def test_control_characters_become_spaces():
+    facts = profile.BillFacts('JOSE\tNINO', 'JL\nX', '', '', '', 0, 0, None)
     text = profile.build('3271010001007002701995', facts, SEED_AMOUNTS)
-    assert text[22:22 + 9] == 'JOS  NI O'
+    assert text[22:22 + 9] == 'JOSE NINO'
     assert text[57:57 + 4] == 'JL X'
+
+
+def test_a_name_with_accents_and_curly_quotes_keeps_its_letters():
+    facts = profile.BillFacts('JOSÉ “BUDI” ÑAÑA', '', '', '', '', 0, 0, None)
+    fields = profile.parse(profile.build('3271010001007002701995', facts, SEED_AMOUNTS))
+    assert fields['name'] == 'JOSE "BUDI" NANA'
+
+
+@pytest.mark.parametrize('text, ascii', [
+    ('Straße', 'Strasse'), ('ØRSTED Æ', 'ORSTED AE'), ('Łódź', 'Lodz'),
+    ('‘A’ – B — C', "'A' - B - C"), ('ﬁ½', 'fi1/2'), ('Ð đ', 'D d'),
+])
+def test_letters_and_punctuation_nfkd_leaves_alone_have_ascii_look_alikes(text, ascii):
+    assert profile.text_field(text, 35) == ascii.ljust(35)
+
+
+def test_a_character_without_an_ascii_look_alike_becomes_a_space():
+    assert profile.text_field('BUDI 李 €', 10) == 'BUDI     '.ljust(10)
 
 
 def test_missing_text_and_due_date_are_blank_and_zero():
@@ -79,6 +97,12 @@ def test_any_text_and_amounts_give_277_printable_characters(name, village, area,
 
 
 @given(st.text(max_size=60), st.integers(min_value=1, max_value=40))
-def test_a_text_field_is_each_character_in_printable_ascii_or_a_space(text, width):
-    expected = ''.join(c if ' ' <= c <= '~' else ' ' for c in text)[:width].ljust(width)
+def test_a_text_field_is_its_transliteration_with_the_rest_as_spaces(text, width):
+    ascii = profile.transliterate(text)
+    expected = ''.join(c if ' ' <= c <= '~' else ' ' for c in ascii)[:width].ljust(width)
     assert profile.text_field(text, width) == expected
+
+
+@given(st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=60))
+def test_printable_ascii_is_left_as_it_is(text):
+    assert profile.text_field(text, 60) == text.ljust(60)

@@ -2,7 +2,10 @@
 
 A streamer frames one outgoing payload into one bytes object (written with a
 single sendall, see docs/protocol.md on Nagle) and gives each connection a fresh
-splitter that turns arbitrary reads back into payloads.
+splitter that turns arbitrary reads back into payloads. A connection frames
+what it sends with its splitter's frame(): the header streamers (bri, local)
+answer with the header the peer last sent on that connection, which only the
+splitter has seen. The layouts are listed in docs/protocol.md, "Framing".
 """
 import struct
 from appliance.errors import FramingError  # noqa: F401
@@ -27,9 +30,13 @@ class Streamer:
     """A length header (ASCII digits or binary), an optional suffix byte
     counted in the length, and a maximum length."""
 
+    # Frames may share a write: the length header finds where each one ends.
+    one_read_one_message = False
+
     def __init__(self, name, header_size, read_header, write_header, max_length,
-                 suffix=b'', skip=b''):
+                 suffix=b'', skip=b'', upper=False):
         self.name = name
+        self.upper = upper             # bri_way4 sends its payloads upper-cased
         self.header_size = header_size
         self.max_length = max_length
         self.suffix = suffix
@@ -48,6 +55,8 @@ class Streamer:
             raise self.error('cannot frame a payload of %d bytes: length %d is out of'
                              ' range %d..%d' % (len(payload), length, self._min_length,
                                                 self.max_length), payload)
+        if self.upper:
+            payload = payload.upper()    # ASCII letters only; the length is unchanged
         return b''.join((self._write_header(length), payload, self.suffix))
 
     def parse_header(self, data, start):
@@ -79,6 +88,10 @@ class Splitter:
     def pending(self):
         """Bytes of an incomplete frame held back; 0 between frames."""
         return len(self._buffer)
+
+    def frame(self, payload):
+        """The frame of an outgoing payload on this connection."""
+        return self._streamer.frame(payload)
 
     def feed(self, data):
         """Append one read; return the payloads it completed, in order."""
@@ -114,6 +127,7 @@ class RawStreamer:
     """`none`: no header; one read is one message (legacy peers only)."""
 
     name = 'none'
+    one_read_one_message = True     # each frame needs a write of its own
 
     def __init__(self, max_length):
         self.max_length = max_length
@@ -149,6 +163,94 @@ class RawSplitter:
         self._streamer.check(data)
         return [bytes(data)]
 
+    def frame(self, payload):
+        return self._streamer.frame(payload)
+
+
+# The 12-byte header of bri, local and bank_kaltim: `ISO` and 9 digits.
+HEADER_SIZE = 12
+_PREFIX = b'ISO'
+# bri and local before the peer has sent a header on the connection.
+_DEFAULT_HEADER = _PREFIX + b'0' * 9
+# bank_kaltim: `ISO`, product indicator 04, release 10, status 000; then the
+# originator (6 network management, 1 anything else) and the responder (7).
+_KALTIM_HEAD = _PREFIX + b'04' + b'10' + b'000'
+_KALTIM_RESPONDER = b'7'
+
+
+class HeaderStreamer:
+    """A 12-byte ASCII header without a length: one read is one message.
+
+    `make_header(payload, received)` gives the header of an outgoing payload;
+    `received` is the header the peer last sent on the connection, or None.
+    """
+
+    one_read_one_message = True     # each frame needs a write of its own
+
+    def __init__(self, name, make_header, max_length):
+        self.name = name
+        self.max_length = max_length
+        self._make_header = make_header
+
+    def error(self, problem, data):
+        return FramingError('%s: %s; bytes: %s' % (self.name, problem, _dump(data)))
+
+    def frame(self, payload, received=None):
+        """Header + payload, as one bytes object."""
+        if not 1 <= len(payload) <= self.max_length:
+            raise self.error('cannot frame a payload of %d bytes: out of range 1..%d'
+                             % (len(payload), self.max_length), payload)
+        return self._make_header(payload, received) + bytes(payload)
+
+    def parse(self, data):
+        """(header, payload) of one read."""
+        header, payload = bytes(data[:HEADER_SIZE]), bytes(data[HEADER_SIZE:])
+        if not (header.startswith(_PREFIX) and header[3:].isdigit()
+                and len(header) == HEADER_SIZE):
+            raise self.error('a read must start with a %d-byte header, ISO and 9 digits'
+                             % HEADER_SIZE, data)
+        if not 1 <= len(payload) <= self.max_length:
+            raise self.error('length %d after the header is out of range 1..%d'
+                             % (len(payload), self.max_length), data)
+        return header, payload
+
+    def splitter(self):
+        return HeaderSplitter(self)
+
+    def __repr__(self):
+        return '<streamer %s, max %d>' % (self.name, self.max_length)
+
+
+class HeaderSplitter:
+    """Both sides of one connection for a header streamer: each non-empty
+    read is one message, and its header is kept for the answers."""
+
+    pending = 0  # nothing is ever held back
+
+    def __init__(self, streamer):
+        self._streamer = streamer
+        self.header = None             # the header last received, bytes
+
+    def feed(self, data):
+        if not data:
+            return []
+        self.header, payload = self._streamer.parse(data)
+        return [payload]
+
+    def frame(self, payload):
+        return self._streamer.frame(payload, self.header)
+
+
+def _echoed_header(payload, received):
+    """bri, local: the peer's last header back, `ISO000000000` before any."""
+    return received or _DEFAULT_HEADER
+
+
+def _kaltim_header(payload, received):
+    """bank_kaltim: the originator follows the MTI of what is sent."""
+    originator = b'6' if payload[:2] == b'08' else b'1'
+    return _KALTIM_HEAD + originator + _KALTIM_RESPONDER
+
 
 def _read_digits(header):
     # bytes.isdigit() is ASCII-only, so int() below cannot fail or see a sign.
@@ -165,12 +267,16 @@ def _ascii(name, suffix=b''):
                                        max_length, suffix, _BETWEEN)
 
 
-def _binary(name, fmt):
+def _binary(name, fmt, upper=False):
     """A 2-byte binary header; every byte value is a valid header byte, so
     nothing can be skipped between frames."""
     header = struct.Struct(fmt)
     return lambda max_length: Streamer(name, 2, lambda data: header.unpack(data)[0],
-                                       header.pack, max_length)
+                                       header.pack, max_length, upper=upper)
+
+
+def _header(name, make_header):
+    return lambda max_length: HeaderStreamer(name, make_header, max_length)
 
 
 # name -> (factory taking the maximum length, the header's own limit)
@@ -180,6 +286,16 @@ _FACTORIES = {
     'mitracomm': (_binary('mitracomm', '>H'), 65535),
     'pos': (_binary('pos', '<H'), 65535),
     'none': (RawStreamer, 65535),
+    # The other banks of the opensipkd ecosystem (docs/protocol.md, "Framing").
+    'bjt': (_ascii('bjt'), 9999),
+    'bsb': (_ascii('bsb'), 9999),
+    'bsm': (_ascii('bsm'), 9999),
+    'btn': (_ascii('btn'), 9999),
+    'depok': (_ascii('depok'), 9999),
+    'bri_way4': (_binary('bri_way4', '>H', upper=True), 65535),
+    'bri': (_header('bri', _echoed_header), 65535),
+    'local': (_header('local', _echoed_header), 65535),
+    'bank_kaltim': (_header('bank_kaltim', _kaltim_header), 65535),
 }
 
 STREAMER_NAMES = tuple(_FACTORIES)

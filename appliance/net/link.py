@@ -25,12 +25,14 @@ from appliance.iso.message import is_response
 from appliance.metrics import IN, OUT
 from appliance.net.outbox import Outbox
 from appliance.net.taskgroup import TaskGroup
-from appliance.errors import AnswerLost, Busy, LinkDown, LinkError, RequestTimeout  # noqa: F401
+from appliance.errors import (AnswerLost, Busy, LinkDown, LinkError,  # noqa: F401
+                               Rejected, RequestTimeout)
 
 log = logging.getLogger('iso8583d.link')
 
 
 EXPIRY_TICK = 0.05   # s: how late a request timeout may fire, at most
+REJECTED = '9'       # first MTI digit of a message the peer sends back refused
 
 
 class _Pending:
@@ -68,12 +70,15 @@ class Link:
         self.connecting = connecting
         self.id = id(self)
         self.prefix = '%s %s %d' % (self.peer_ip, host.name, self.id)
+        # Splits what arrives and frames what leaves: bri and local answer
+        # with the header the peer sent on this connection.
         self.splitter = host.streamer.splitter()
         self.pending = {}              # match_key -> _Pending
         self._stans = {}               # STAN -> requests pending with it
         self._expiring = None          # the greenlet timing out self.pending
         self.handlers = TaskGroup(host.config.max_in_flight)
-        self.outbox = Outbox(sock, self.close)
+        self.outbox = Outbox(sock, self.close,
+                             combine=not host.streamer.one_read_one_message)
         self._loop = gevent.get_hub().loop
         self.closed = Event()
         self.signed_on = False
@@ -148,7 +153,9 @@ class Link:
             return
         self.metrics.count(IN, msg)
         self._log_raw(raw, msg, 'Receive', 'Raw to ISO8583')
-        if is_response(msg.mti):
+        if msg.mti.startswith(REJECTED):
+            self._rejected(msg)
+        elif is_response(msg.mti):
             self._log_msg('Decode', msg)
             self._deliver(msg)
         else:
@@ -159,6 +166,17 @@ class Link:
             log.warning('%s Late or unmatched response MTI %s STAN %s dropped',
                         self.prefix, msg.mti, msg.get(11))
             self.metrics.unmatched += 1
+
+    def _rejected(self, msg):
+        """Our request sent back with its MTI's first digit set to 9 (the
+        bank_kaltim interchange does so with a message it refuses)."""
+        mti = '0' + msg.mti[1:]
+        header = getattr(self.splitter, 'header', None)
+        status = ' (header status %s)' % header[7:10].decode() if header else ''
+        log.warning('%s Peer rejected MTI %s STAN %s%s', self.prefix, mti, msg.get(11),
+                    status)
+        self._wake(match_key(mti, msg.get(11)), Rejected(
+            '%s rejected MTI %s STAN %s%s' % (self.host.name, mti, msg.get(11), status)))
 
     def _wake(self, key, outcome):
         """Take a pending request out and hand it its answer or exception;
@@ -205,7 +223,7 @@ class Link:
         of the event loop, with whatever else was sent in it."""
         self._log_msg('Encode', msg, handler)
         raw = self.host.codec.encode(msg)
-        frame = self.host.streamer.frame(raw)
+        frame = self.splitter.frame(raw)
         self._log_raw(raw, msg, 'Send', 'ISO8583 to raw')
         if self.closed.is_set():
             raise LinkDown('link %s is down' % self.host.name)
@@ -232,7 +250,7 @@ class Link:
             self._expiring = gevent.spawn(self._expire)
         try:
             answer = entry.waiter.get()
-        except LinkError:
+        except RequestTimeout:         # not Rejected: that one was answered
             self.metrics.timeouts += 1
             raise
         finally:
@@ -319,7 +337,7 @@ class Link:
             return
         if msg is not None:
             raw = self._mask_raw(raw, msg)
-        frame = self.host.streamer.frame(raw)
+        frame = self.splitter.frame(raw)
         lines = [(frame_verb, frame), (raw_verb, raw)]
         if frame_verb == 'Send':
             lines.reverse()

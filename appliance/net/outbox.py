@@ -7,6 +7,9 @@ answers) has queued its frame. On a VM a loopback send that wakes the peer
 costs as much as encoding a message; under load this turns one send per
 frame into one per batch, and with one request in flight it costs nothing
 but the callback.
+
+Streamers without a length (none, bri, local, bank_kaltim) take one read for
+one message: for them each frame is a send of its own (combine=False).
 """
 import gevent
 
@@ -16,8 +19,9 @@ FLUSH_AT = 4
 
 
 class Outbox:
-    def __init__(self, sock, on_error):
+    def __init__(self, sock, on_error, combine=True):
         self.sock = sock
+        self.combine = combine
         self.on_error = on_error       # called with a reason when a write fails
         self._frames = []
         self._flush_due = False
@@ -49,22 +53,24 @@ class Outbox:
         # Runs in the hub (or in put), which must not block: one non-blocking
         # send (gevent's send with timeout 0.0), the rest to a greenlet.
         self._flush_due = False
-        if self._draining is not None or not self._frames or self.closed:
-            return
-        data = self._take()
-        try:
-            sent = self.sock.send(data, 0, 0.0)
-        except BlockingIOError:
-            sent = 0
-        except OSError as e:
-            gevent.spawn(self.on_error, 'write failed: %s' % e)
-            return
-        if sent < len(data):
-            self._draining = gevent.spawn(self._drain, memoryview(data)[sent:])
+        while self._draining is None and self._frames and not self.closed:
+            data = self._take()
+            try:
+                sent = self.sock.send(data, 0, 0.0)
+            except BlockingIOError:
+                sent = 0
+            except OSError as e:
+                gevent.spawn(self.on_error, 'write failed: %s' % e)
+                return
+            if sent < len(data):
+                self._draining = gevent.spawn(self._drain, memoryview(data)[sent:])
 
     def _take(self):
+        """All queued frames as one write, or only the first without combining."""
         frames = self._frames
-        data = frames[0] if len(frames) == 1 else b''.join(frames)
+        if len(frames) == 1 or not self.combine:
+            return frames.pop(0)
+        data = b''.join(frames)
         frames.clear()
         return data
 

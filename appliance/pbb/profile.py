@@ -1,5 +1,6 @@
 """Bit 62, the invoice profile: 277 characters of fixed-width fields."""
 
+import unicodedata
 from dataclasses import dataclass
 
 TEXT_WIDTH = 35
@@ -37,11 +38,35 @@ class BillFacts:
     due_date: object  # datetime.date or None
 
 
+# What NFKD leaves non-ASCII: letters that are not a base letter plus an
+# accent, and typographic punctuation (curly quotes, dashes).
+_LOOKALIKES = str.maketrans({
+    '\u2018': "'", '\u2019': "'", '\u201a': "'", '\u201b': "'", '\u2032': "'",
+    '\u201c': '"', '\u201d': '"', '\u201e': '"', '\u201f': '"', '\u2033': '"',
+    '\u00ab': '"', '\u00bb': '"', '\u2039': "'", '\u203a': "'",
+    '\u2010': '-', '\u2011': '-', '\u2012': '-', '\u2013': '-', '\u2014': '-',
+    '\u2015': '-', '\u2212': '-', '\u2044': '/',
+    '\u00df': 'ss', '\u00c6': 'AE', '\u00e6': 'ae', '\u0152': 'OE', '\u0153': 'oe',
+    '\u00d8': 'O', '\u00f8': 'o', '\u0110': 'D', '\u0111': 'd', '\u0141': 'L',
+    '\u0142': 'l', '\u00de': 'TH', '\u00fe': 'th', '\u00d0': 'D', '\u00f0': 'd',
+    '\u0131': 'i',
+})
+
+
+def transliterate(text):
+    """ASCII look-alikes for accented letters and typographic punctuation
+    (`JOSÉ “BUDI” ÑAÑA` -> `JOSE "BUDI" NANA`): bit 62 is ASCII, and a name
+    should keep its letters on the receipt rather than lose them to spaces."""
+    decomposed = unicodedata.normalize('NFKD', text).translate(_LOOKALIKES)
+    return ''.join(c for c in decomposed if not unicodedata.combining(c))
+
+
 def text_field(value, width):
-    """Left-justified, space-padded, truncated; non-printable-ASCII -> space."""
+    """Left-justified, space-padded, truncated; transliterated to ASCII, and
+    what has no ASCII look-alike (or is not printable) -> space."""
     text = str(value or '')
     if not (text.isascii() and text.isprintable()):      # else already clean: most names
-        text = ''.join(c if ' ' <= c <= '~' else ' ' for c in text)
+        text = ''.join(c if ' ' <= c <= '~' else ' ' for c in transliterate(text))
     return text[:width].ljust(width)
 
 
