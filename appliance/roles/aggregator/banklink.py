@@ -4,6 +4,7 @@ opensipkd.iso8583.bjb.pbb.agratek)."""
 from appliance.pbb.request import parse_request_bits
 from appliance.roles.aggregator.preset import SEED_REQUEST_BITS
 from appliance.net.module import HostModule
+from appliance.settings.schema import Schema, Setting
 
 
 class BankLink(HostModule):
@@ -18,7 +19,10 @@ class BankLink(HostModule):
     reversed toward the bank, 0400 then 0401 repeats, until the bank answers.
     `--initdb` creates the tables of those routes."""
 
-    OPTIONS = {'request_bits': (parse_request_bits, SEED_REQUEST_BITS)}
+    OPTIONS = Schema(
+        Setting('request_bits', parse_request_bits, SEED_REQUEST_BITS, 'default bits of '
+                "every request LinkAja sends: one BIT:VALUE a line", shown="the seed's list"),
+    )
 
     journal = None
     saf = None
@@ -48,7 +52,7 @@ class BankLink(HostModule):
             return
         db = self.appliance.database(linkaja.db_url(routes[0]), init=self._tables)
         self._tables(db)
-        defaults = {key: default for key, (_, default) in PemdaPeer.OPTIONS.items()}
+        defaults = PemdaPeer.OPTIONS.defaults()
         timeout = self.config.request_timeout
         self.journal = Journal(db, self.config.name)
         self.saf = SafQueue(self.journal, self.appliance.hosts[self.config.name], SafSettings(
