@@ -22,7 +22,7 @@ from types import MappingProxyType
 from appliance.settings import types as t
 from appliance.settings.schema import REQUIRED, Schema, Setting
 from appliance.ops.status import OPS_PATHS
-from appliance.runtime import registry as modules
+from appliance.runtime import promises, registry as modules
 from appliance.errors import ConfigError  # noqa: F401
 
 DEFAULT_CONF_DIR = '/etc/iso8583d/conf.d'
@@ -269,6 +269,9 @@ def _host(layers, section):
         except (KeyError, ValueError) as e:
             raise ConfigError(str(e).strip('"'), layers.where(section, key),
                               section, key) from None
+    if v['port'] == 0 and not v['listen']:
+        raise ConfigError('a connecting host needs a port from 1 to 65535',
+                          layers.where(section, 'port'), section, 'port')
     if v['source_ip'] and v['listen']:
         raise ConfigError('source_ip is for connecting hosts (listen = false)',
                           layers.where(section, 'source_ip'), section, 'source_ip')
@@ -437,6 +440,7 @@ def load(role, files, data_dir, presets=None):
                               % (host.module, layers.sections['host_' + host.name]['module']
                                  .strip()), layers.where('host_' + host.name, 'module'),
                               'host_' + host.name, 'module')
+    promises.check(hosts, routes, layers.where)
     admin = _admin(layers, web, routes, hosts)
     values = {(s, k): v for s, kv in layers.sections.items() for k, v in kv.items()}
     return Settings(
