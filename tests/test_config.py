@@ -372,3 +372,25 @@ def test_check_config_exits_78_when_saf_orphan_after_is_too_short(tmp_path):
     assert ('10-x.ini [host_bjb] saf_orphan_after: a payment could be reversed while its '
             'answer may still come' in out)
     assert 'Traceback' not in out
+
+
+# -- the configuration reference ----------------------------------------------
+
+def test_docs_configuration_md_is_what_config_reference_prints():
+    code, out = run_cli(['config-reference'])
+    assert code == 0, out
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        'docs', 'configuration.md')
+    with open(path, encoding='utf-8') as f:
+        assert f.read() == out, 'docs/configuration.md is out of date: run `make docs`'
+
+
+def test_the_reference_lists_every_key_the_loader_accepts():
+    from appliance.cli.reference import render
+    from appliance.runtime.registry import ENTRIES
+    text = render()
+    schemas = [config.HOST_KEYS, config.WEB_KEYS, config.ROUTE_KEYS, config.ADMIN_KEYS]
+    schemas += [e.options for e in ENTRIES] + [e.section_keys for e in ENTRIES
+                                               if e.section_keys is not None]
+    missing = [key for schema in schemas for key in schema if '| `%s` |' % key not in text]
+    assert missing == []

@@ -30,9 +30,10 @@ def _longest_wait(host, routes):
 
 
 def check_orphans(hosts, routes, where):
-    """A payment still `sending` is reversed after saf_orphan_after: that must
-    come after every deadline of a request on the host, or a payment whose
-    answer may still arrive is reversed."""
+    """`saf_orphan_after` of a `bank.pemda` host is at least 1 s
+    longer than the longest a request on it may wait: its
+    `request_timeout`, or the `timeout` of a teller route on it. A payment
+    still `sending` that long is reversed; its answer must not still come."""
     for host in hosts.values():
         if host.module != 'bank.pemda':
             continue
@@ -51,8 +52,11 @@ def check_orphans(hosts, routes, where):
 
 
 def check_saf(hosts, where):
-    """A reversal the pemda answers 54/55 ("nothing to reverse") is done only
-    when a second attempt, saf_retry_interval later, says so again."""
+    """On a `bank.pemda` host, `saf_max_attempts` is at least 2, `saf_retry_max`
+    at least `saf_retry_interval`, and `saf_max_age` more than
+    `saf_retry_interval` + 2 x `request_timeout`: a reversal the pemda
+    answers 54 or 55 (nothing to reverse) is done only when a second attempt,
+    `saf_retry_interval` later, says so again."""
     for host in hosts.values():
         if host.module != 'bank.pemda':
             continue
@@ -76,9 +80,10 @@ def check_saf(hosts, where):
 
 
 def check_forwarders(hosts, where):
-    """The aggregator waits for a forwarded request's answer as long as its
-    link's request_timeout: a forwarder that waits longer for the pemda may
-    book a payment the aggregator has already given up on (and reverses)."""
+    """`forward_timeout` of a `bank.forwarder` host is shorter than the host's
+    `request_timeout`, taken as the time the aggregator waits on that link:
+    a forwarder that waits longer for the pemda may see a payment booked
+    that the aggregator has given up on (and reverses)."""
     for host in hosts.values():
         if host.module != 'bank.forwarder':
             continue

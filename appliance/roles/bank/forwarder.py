@@ -75,6 +75,7 @@ NEVER_SENT = (NO_ROUTE, NO_HOST, LINK_DOWN, NOT_SENT)
 UNKNOWN = (TIMEOUT, LOST, MALFORMED, CUT)
 
 
+@t.kind('PREFIX:NAME words')
 def routes(text):
     """`3271:kota_bogor 3275:kota_bekasi` (spaces or lines) -> {prefix: host}."""
     table = t.prefix_map(text)
