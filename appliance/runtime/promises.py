@@ -8,15 +8,11 @@ Each check takes the loaded hosts and routes and `where(section, key)`, the
 file a key came from, and raises ConfigError naming file, section and key.
 """
 from appliance.errors import ConfigError
+from appliance.roles.bank.peer import orphan_after
 
 # Time a request's outcome may take to reach the journal after its deadline:
 # the deadline fires up to a tick (0.05 s) late, the database write follows.
 RECORD_MARGIN = 1.0
-
-
-def orphan_after(host):
-    """When a bank.pemda host's sweep takes a `sending` entry for orphaned."""
-    return host.options['saf_orphan_after'] or 2 * host.request_timeout + 30
 
 
 def _longest_wait(host, routes):

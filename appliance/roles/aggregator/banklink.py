@@ -46,7 +46,7 @@ class BankLink(HostModule):
         from appliance.roles.aggregator import linkaja
         from appliance.roles.bank.journal import Journal
         from appliance.roles.bank.saf import SafQueue, SafSettings
-        from appliance.roles.bank.peer import PemdaPeer
+        from appliance.roles.bank.peer import PemdaPeer, orphan_after
         routes = self._routes()
         if not routes:
             return
@@ -58,7 +58,7 @@ class BankLink(HostModule):
         self.saf = SafQueue(self.journal, self.appliance.hosts[self.config.name], SafSettings(
             max_attempts=defaults['saf_max_attempts'], max_age=defaults['saf_max_age'],
             retry_interval=defaults['saf_retry_interval'],
-            retry_max=defaults['saf_retry_max'], orphan_after=2 * timeout + 30,
+            retry_max=defaults['saf_retry_max'], orphan_after=orphan_after(self.config),
             request_timeout=timeout))
         self.saf.start()
 

@@ -7,6 +7,13 @@ from appliance.settings import types as t
 from appliance.settings.schema import Schema, Setting
 
 
+def orphan_after(host_config):
+    """When the journal's sweep takes a `sending` entry for orphaned:
+    saf_orphan_after, by default 2 x request_timeout + 30 s."""
+    return (host_config.options.get('saf_orphan_after')
+            or 2 * host_config.request_timeout + 30)
+
+
 class PemdaPeer(HostModule):
     """The bank's side of a pemda link: it sends requests and answers echoes;
     financial requests from the pemda are not expected (answered 76).
@@ -60,7 +67,7 @@ class PemdaPeer(HostModule):
             max_age=self._option('saf_max_age'),
             retry_interval=self._option('saf_retry_interval'),
             retry_max=self._option('saf_retry_max'),
-            orphan_after=self._option('saf_orphan_after') or 2 * timeout + 30,
+            orphan_after=orphan_after(self.config),
             request_timeout=timeout)
         self.saf = SafQueue(self.journal, self.appliance.hosts[self.config.name], settings)
         self.saf.start()
