@@ -309,10 +309,11 @@ def test_every_duration_refuses_nan_inf_negative_zero_and_more_than_a_year(
         load_with(tmp_path, text, section, key, value)
 
 
-def test_a_connecting_host_refuses_port_0(tmp_path):
-    write(tmp_path, '10-x.ini', HOST.replace('10002', '0'))
-    with pytest.raises(ConfigError, match=r'\[host_bjb\] port: a connecting host needs a '
-                                          r'port from 1 to 65535'):
+@pytest.mark.parametrize('listen', ['true', 'false'])
+def test_a_host_refuses_port_0(tmp_path, listen):
+    write(tmp_path, '10-x.ini', HOST.replace('10002', '0') + 'listen = %s\n' % listen)
+    with pytest.raises(ConfigError, match=r'\[host_bjb\] port: a host needs a port from 1 '
+                                          r'to 65535'):
         load(tmp_path)
 
 

@@ -269,8 +269,8 @@ def _host(layers, section):
         except (KeyError, ValueError) as e:
             raise ConfigError(str(e).strip('"'), layers.where(section, key),
                               section, key) from None
-    if v['port'] == 0 and not v['listen']:
-        raise ConfigError('a connecting host needs a port from 1 to 65535',
+    if v['port'] == 0:      # the peer could not know a port the system picks
+        raise ConfigError('a host needs a port from 1 to 65535',
                           layers.where(section, 'port'), section, 'port')
     if v['source_ip'] and v['listen']:
         raise ConfigError('source_ip is for connecting hosts (listen = false)',
