@@ -12,6 +12,10 @@ Sections (the seed's format, kept so old files load unchanged):
   admin                 the status page and metrics (/status, /metrics)
   loggers, handlers, formatters, logger_*, handler_*, formatter_*
                         passed to logging.config.fileConfig
+
+The keys of each section are declared below (a module's extra keys in its
+OPTIONS, see appliance.settings.schema); relations between keys are checked
+by appliance.runtime.promises; docs/configuration.md is printed from both.
 """
 import configparser
 import dataclasses
