@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PYTEST := $(PY) -m gevent.monkey --module pytest
 ROLE   ?= bank
 
-.PHONY: venv test test-all run demo clean
+.PHONY: venv test test-all run demo clean docs
 
 venv: $(VENV)/.installed
 
@@ -30,6 +30,12 @@ test-all: venv
 reliability: venv
 	ISO8583D_RELIABILITY_SCALE=$${ISO8583D_RELIABILITY_SCALE:-3} \
 	    $(PYTEST) -q tests/fault tests/test_saf.py tests/test_journal.py $(PYTEST_ARGS)
+
+# docs/configuration.md, generated from the settings schema (a test fails
+# when it differs from what `iso8583d config-reference` prints).
+docs: venv
+	$(PY) -m appliance config-reference > docs/configuration.md.new
+	mv docs/configuration.md.new docs/configuration.md
 
 # One daemon in the foreground with its preset (or ISO8583D_CONF_DIR).
 run: venv

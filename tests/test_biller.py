@@ -20,7 +20,7 @@ from appliance.roles.pemda import demo
 from appliance.roles.pemda.biller import Biller
 from appliance.roles.pemda.invoice import InvoiceId
 from appliance.roles.pemda.settings import (
-    KNOWN_KEYS, MODULE_DEFAULTS, BillerSettings, SettingError)
+    BILLER_KEYS, MODULE_DEFAULTS, BillerSettings, SettingError)
 
 SEED_INVOICE = '3271010001007002701995'
 NOW = datetime(2020, 7, 18, 23, 53, 3)
@@ -595,13 +595,13 @@ def test_a_section_overrides_the_module_default():
     assert BillerSettings.from_section(SEED_SECTION).denda_waiver_before_year is None
 
 
-def test_known_keys_are_the_settings_fields():
-    assert KNOWN_KEYS == set(BillerSettings.__dataclass_fields__)
+def test_the_declared_keys_are_the_settings_fields():
+    assert set(BILLER_KEYS) == set(BillerSettings.__dataclass_fields__)
 
 
 @pytest.mark.parametrize('changes, key, message', [
-    ({'colour': 'red'}, 'colour', 'unknown key; known keys are db_url, '),
-    ({'nip_pencatat': ' '}, 'nip_pencatat', 'is required'),
+    ({'colour': 'red'}, 'colour', r'unknown key \(known keys: db_url, '),
+    ({'nip_pencatat': ' '}, 'nip_pencatat', 'required key is empty'),
     ({'persen_denda': 'two'}, 'persen_denda', "'two' is not a number"),
     ({'persen_denda': '101'}, 'persen_denda', "'101' is not a percentage from 0 to 100"),
     ({'kd_kanwil': '1'}, 'kd_kanwil', "'1' is not 2 digits"),

@@ -265,3 +265,133 @@ def test_two_listen_hosts_on_one_port_need_different_peer_addresses(tmp_path):
     with pytest.raises(ConfigError, match=r'\[host_two\] ip: \[host_bjb\] already listens on '
                                           r'port 10002 for 127.0.0.1'):
         load(tmp_path)
+
+
+# -- numbers and the relations the journal relies on ------------------------
+
+FORWARDER = ('[host_agratek]\nip = 127.0.0.1\nport = 10001\nlisten = true\n'
+             'module = opensipkd.iso8583.bjb.pbb.test_aggregator\nhost = 3271:bjb\n')
+TELLER = ('[web_teller]\nroute_path = /rpc\nhost = bjb\n'
+          'module = iso8583_web.scripts.views.jsonrpc\n')
+# Every duration, in a section where it is valid.
+DURATIONS = [
+    (HOST, 'host_bjb', 'timeout'),
+    (HOST, 'host_bjb', 'request_timeout'),
+    (HOST, 'host_bjb', 'reconnect_max'),
+    (HOST, 'host_bjb', 'saf_max_age'),
+    (HOST, 'host_bjb', 'saf_retry_interval'),
+    (HOST, 'host_bjb', 'saf_retry_max'),
+    (HOST, 'host_bjb', 'saf_orphan_after'),
+    (HOST + FORWARDER, 'host_agratek', 'forward_timeout'),
+    (HOST + '[web]\n', 'web', 'idle_timeout'),
+    (HOST + TELLER, 'web_teller', 'timeout'),
+]
+
+
+def load_with(tmp_path, text, section, key, value):
+    """`text` with `key = value` added to its [section]."""
+    header = '[%s]\n' % section
+    write(tmp_path, '10-x.ini', text.replace(header, header + '%s = %s\n' % (key, value)))
+    return load(tmp_path)
+
+
+@pytest.mark.parametrize('value, problem', [
+    ('nan', "'nan' is not a finite number of seconds"),
+    ('inf', "'inf' is not a finite number of seconds"),
+    ('-5', "'-5' must be more than 0 seconds"),
+    ('0', "'0' must be more than 0 seconds"),
+    ('31536001', "'31536001' is more than a year"),
+])
+@pytest.mark.parametrize('text, section, key', DURATIONS)
+def test_every_duration_refuses_nan_inf_negative_zero_and_more_than_a_year(
+        tmp_path, text, section, key, value, problem):
+    with pytest.raises(ConfigError, match=r'10-x\.ini \[%s\] %s: %s' % (section, key, problem)):
+        load_with(tmp_path, text, section, key, value)
+
+
+@pytest.mark.parametrize('listen', ['true', 'false'])
+def test_a_host_refuses_port_0(tmp_path, listen):
+    write(tmp_path, '10-x.ini', HOST.replace('10002', '0') + 'listen = %s\n' % listen)
+    with pytest.raises(ConfigError, match=r'\[host_bjb\] port: a host needs a port from 1 '
+                                          r'to 65535'):
+        load(tmp_path)
+
+
+def test_saf_orphan_after_shorter_than_request_timeout_is_an_error(tmp_path):
+    # The sweep would reverse a payment whose answer may still come.
+    write(tmp_path, '10-x.ini', HOST + 'request_timeout = 60\nsaf_orphan_after = 30\n')
+    with pytest.raises(ConfigError, match=r'10-x\.ini \[host_bjb\] saf_orphan_after: a payment '
+                                          r'could be reversed while its answer may still come: '
+                                          r'saf_orphan_after of \[host_bjb\] \(30 s\) must be at '
+                                          r'least \[host_bjb\] request_timeout \(60 s\) \+ 1 s'):
+        load(tmp_path)
+
+
+def test_a_teller_timeout_beyond_the_default_orphan_time_is_an_error(tmp_path):
+    # request_timeout 20: orphaned after 2 x 20 + 30 = 70 s, but the teller waits 75.
+    write(tmp_path, '10-x.ini', HOST + 'timeout = 20\n' + TELLER + 'timeout = 75\n')
+    with pytest.raises(ConfigError, match=r'10-x\.ini \[web_teller\] timeout: .*\(70 s\) must '
+                                          r'be at least \[web_teller\] timeout \(75 s\) \+ 1 s '
+                                          r'\(set saf_orphan_after'):
+        load(tmp_path)
+
+
+def test_forward_timeout_as_long_as_the_aggregators_wait_is_an_error(tmp_path):
+    write(tmp_path, '10-x.ini', HOST + FORWARDER + 'timeout = 30\nforward_timeout = 30\n')
+    with pytest.raises(ConfigError, match=r'\[host_agratek\] forward_timeout: forward_timeout '
+                                          r'\(30 s\) must be shorter than the 30 s the '
+                                          r'aggregator waits'):
+        load(tmp_path)
+
+
+def test_saf_retry_max_shorter_than_saf_retry_interval_is_an_error(tmp_path):
+    write(tmp_path, '10-x.ini', HOST + 'saf_retry_interval = 60\nsaf_retry_max = 30\n')
+    with pytest.raises(ConfigError, match=r'\[host_bjb\] saf_retry_max: saf_retry_max \(30 s\) '
+                                          r'is shorter than saf_retry_interval \(60 s\)'):
+        load(tmp_path)
+
+
+def test_saf_max_age_without_time_for_a_second_attempt_is_an_error(tmp_path):
+    # A reversal answered 54 is done only when an attempt 10 s later says so again.
+    write(tmp_path, '10-x.ini', HOST + 'timeout = 20\nsaf_max_age = 50\n')
+    with pytest.raises(ConfigError, match=r'\[host_bjb\] saf_max_age: saf_max_age \(50 s\) '
+                                          r'leaves no time for a second attempt: it must be more '
+                                          r'than saf_retry_interval \+ 2 x request_timeout \(50 s\)'):
+        load(tmp_path)
+
+
+def test_a_single_saf_attempt_is_an_error(tmp_path):
+    write(tmp_path, '10-x.ini', HOST + 'saf_max_attempts = 1\n')
+    with pytest.raises(ConfigError, match=r'\[host_bjb\] saf_max_attempts: must be at least 2'):
+        load(tmp_path)
+
+
+def test_check_config_exits_78_when_saf_orphan_after_is_too_short(tmp_path):
+    write(tmp_path, '10-x.ini', HOST + 'saf_orphan_after = 5\n')
+    code, out = run_cli(['--role', 'bank', '--conf-dir', str(tmp_path), '--check-config'])
+    assert code == 78, out
+    assert ('10-x.ini [host_bjb] saf_orphan_after: a payment could be reversed while its '
+            'answer may still come' in out)
+    assert 'Traceback' not in out
+
+
+# -- the configuration reference ----------------------------------------------
+
+def test_docs_configuration_md_is_what_config_reference_prints():
+    code, out = run_cli(['config-reference'])
+    assert code == 0, out
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        'docs', 'configuration.md')
+    with open(path, encoding='utf-8') as f:
+        assert f.read() == out, 'docs/configuration.md is out of date: run `make docs`'
+
+
+def test_the_reference_lists_every_key_the_loader_accepts():
+    from appliance.cli.reference import render
+    from appliance.runtime.registry import ENTRIES
+    text = render()
+    schemas = [config.HOST_KEYS, config.WEB_KEYS, config.ROUTE_KEYS, config.ADMIN_KEYS]
+    schemas += [e.options for e in ENTRIES] + [e.section_keys for e in ENTRIES
+                                               if e.section_keys is not None]
+    missing = [key for schema in schemas for key in schema if '| `%s` |' % key not in text]
+    assert missing == []

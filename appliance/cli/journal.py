@@ -60,7 +60,7 @@ def parser():
 def journal_urls(settings, only_host=None):
     """{resolved db_url: [host names]} of the configuration's journals."""
     from appliance.roles.bank.peer import PemdaPeer
-    default = PemdaPeer.OPTIONS['db_url'][1]
+    default = PemdaPeer.OPTIONS.default('db_url')
     urls = {}
     for host in settings.hosts:
         if host.module != JOURNAL_MODULE or only_host not in (None, host.name):

@@ -21,7 +21,8 @@ def _parser():
                     '(roles: pemda biller, bank gateway, aggregator).',
         epilog='other commands (each with --help): iso8583d decode (ISO8583 frames from '
                'the logs, field by field), iso8583d journal (the bank\'s payments and '
-               'their reversals), iso8583d invoices, iso8583d demo, iso8583d client')
+               'their reversals), iso8583d invoices, iso8583d demo, iso8583d client, '
+               'iso8583d config-reference (docs/configuration.md)')
     p.add_argument('--role', choices=sorted(ROLES),
                    help='what to run; may be left out when the configuration '
                         'defines hosts (it is then guessed from their modules)')
@@ -111,6 +112,11 @@ def decode_frames(argv):
     return decode_main(argv)
 
 
+def print_reference(argv):
+    from appliance.cli.reference import main as reference_main
+    return reference_main(argv)
+
+
 def show_journal(argv):
     from appliance.cli.journal import main as journal_main
     return journal_main(argv)
@@ -118,7 +124,7 @@ def show_journal(argv):
 
 SUBCOMMANDS = {'invoices': list_invoices, 'demo': run_demo,
                'client': lambda argv: client_main(argv), 'decode': decode_frames,
-               'journal': show_journal}
+               'journal': show_journal, 'config-reference': print_reference}
 
 
 def main(argv=None):

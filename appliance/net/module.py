@@ -7,6 +7,7 @@ subclass of HostModule.
 import logging
 
 from appliance.iso import netmgmt
+from appliance.settings.schema import Schema
 from appliance.errors import Fatal  # noqa: F401
 
 log = logging.getLogger('iso8583d.module')
@@ -15,8 +16,8 @@ log = logging.getLogger('iso8583d.module')
 class HostModule:
     """Answers the financial requests that arrive on one host's link."""
 
-    # Extra keys its host_ section accepts: key -> (converter, default).
-    OPTIONS = {}
+    # Extra keys its host_ section accepts (docs/configuration.md lists them).
+    OPTIONS = Schema()
 
     def __init__(self, host_config, settings, appliance):
         self.config = host_config

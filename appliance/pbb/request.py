@@ -10,6 +10,7 @@ from types import MappingProxyType
 from appliance.iso.mask import mask_pan
 from appliance.iso.message import Message
 from appliance.iso.codes import INQUIRY, PAYMENT  # noqa: F401
+from appliance.settings.types import kind
 
 
 # A teller at BJB: channel 6010, acquirer 110 (BJB), forwarder 00110.
@@ -69,6 +70,7 @@ def _money(amount, ntb):
     return {4: '%012d' % amount, 48: ntb}
 
 
+@kind('BIT:VALUE lines')
 def parse_request_bits(text):
     """The seed's multi-line `request_bits` setting as {bit: value}.
 

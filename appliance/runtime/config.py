@@ -12,6 +12,10 @@ Sections (the seed's format, kept so old files load unchanged):
   admin                 the status page and metrics (/status, /metrics)
   loggers, handlers, formatters, logger_*, handler_*, formatter_*
                         passed to logging.config.fileConfig
+
+The keys of each section are declared below (a module's extra keys in its
+OPTIONS, see appliance.settings.schema); relations between keys are checked
+by appliance.runtime.promises; docs/configuration.md is printed from both.
 """
 import configparser
 import dataclasses
@@ -20,8 +24,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from appliance.settings import types as t
+from appliance.settings.schema import REQUIRED, Schema, Setting
 from appliance.ops.status import OPS_PATHS
-from appliance.runtime import registry as modules
+from appliance.runtime import promises, registry as modules
 from appliance.errors import ConfigError  # noqa: F401
 
 DEFAULT_CONF_DIR = '/etc/iso8583d/conf.d'
@@ -30,6 +35,64 @@ PRESET_SOURCE = '<preset %s>'
 
 _LOGGING_SECTIONS = ('loggers', 'handlers', 'formatters')
 _LOGGING_PREFIXES = ('logger_', 'handler_', 'formatter_')
+
+
+# Each section's keys, declared once: the loader converts with them, the
+# dataclasses below take their defaults from them, and `iso8583d
+# config-reference` prints docs/configuration.md from them.
+HOST_KEYS = Schema(
+    Setting('ip', t.address, '127.0.0.1',
+            "the peer's address: where to connect, or the only address accepted"),
+    Setting('port', t.port, REQUIRED, 'the port to connect to, or to listen on'),
+    Setting('listen', t.boolean, False, 'true: listen for the peer; false: connect to it'),
+    Setting('streamer', t.text, 'bjb', 'the framing of messages on the wire '
+            '(docs/protocol.md §1)'),
+    Setting('timeout', t.seconds, 60.0, 'a link silent this long is dead and closed; '
+            'the connecting side echoes after timeout - 5 s idle'),
+    Setting('module', t.text, REQUIRED, 'what the host does with requests (a module '
+            'name or its seed alias, below)'),
+    Setting('bind', t.address, '0.0.0.0', 'the local address a listen-host listens on'),
+    Setting('source_ip', t.text, '', "the local address a connect-host connects from "
+            "('': any)"),
+    Setting('spec', t.text, 'bjb_pbb', 'the field table of the codec (docs/protocol.md §2)'),
+    Setting('max_in_flight', t.positive_int, 1000, 'requests in flight on the link at '
+            'once; more are refused as busy'),
+    Setting('request_timeout', t.seconds, None, 'how long our requests on the link wait '
+            'for their answer', shown="the host's timeout"),
+    Setting('reconnect_max', t.seconds, 5.0, 'longest pause between connect attempts '
+            '(doubling from 0.5 s)'),
+)
+
+WEB_KEYS = Schema(
+    Setting('bind', t.address, '0.0.0.0', 'the address the HTTP server listens on'),
+    Setting('port', t.port, 7000, 'the port of the HTTP server'),
+    Setting('threads', t.positive_int, 12, 'requests served at the same time; more wait '
+            'their turn'),
+    Setting('max_body', t.positive_int, 1 << 20, 'largest request body in bytes; larger '
+            'gets 413'),
+    Setting('max_connections', t.positive_int, 10000, 'HTTP connections open at once'),
+    Setting('idle_timeout', t.seconds, 60.0, 'a connection that sends nothing this long '
+            'is closed'),
+)
+
+ROUTE_KEYS = Schema(
+    Setting('route_path', t.url_path, REQUIRED, 'the URL path of the route, e.g. /rpc'),
+    Setting('host', t.text, REQUIRED, 'the [host_<name>] its requests go to'),
+    Setting('module', t.text, REQUIRED, 'the face it offers (a web module name or its seed '
+            'alias, below)'),
+    Setting('allowed_ip', t.ip_list, (), 'addresses that may call it, one a line '
+            '(empty: every address)'),
+    Setting('timeout', t.seconds, None, 'how long a request waits for the answer on the '
+            'link', shown="the host's request_timeout"),
+)
+
+ADMIN_KEYS = Schema(
+    Setting('enabled', t.boolean, True, 'serve /status, /status.json and /metrics'),
+    Setting('bind', t.address, '127.0.0.1', 'the address of a status server of its own'),
+    Setting('port', t.port, 7002, "the port of a status server of its own (unset with a "
+            "[web]: on [web]'s port)"),
+    Setting('allowed_ip', t.ip_list, (), 'addresses allowed besides loopback'),
+)
 
 
 @dataclass(frozen=True)
@@ -52,12 +115,13 @@ class HostConfig:
 
 @dataclass(frozen=True)
 class WebConfig:
-    bind: str = '0.0.0.0'
-    port: int = 7000
-    threads: int = 12
-    max_body: int = 1 << 20
-    max_connections: int = 10000
-    idle_timeout: float = 60.0
+    """[web] (a route without [web] gets the defaults)."""
+    bind: str = WEB_KEYS.default('bind')
+    port: int = WEB_KEYS.default('port')
+    threads: int = WEB_KEYS.default('threads')
+    max_body: int = WEB_KEYS.default('max_body')
+    max_connections: int = WEB_KEYS.default('max_connections')
+    idle_timeout: float = WEB_KEYS.default('idle_timeout')
 
 
 @dataclass(frozen=True)
@@ -76,10 +140,10 @@ class AdminConfig:
     """[admin]: /status, /status.json and /metrics. Served on [web]'s port when
     there is a [web] and [admin] names no port; otherwise by a server of their
     own on bind:port (a pemda has no [web]). Loopback always may call them."""
-    enabled: bool = True
-    bind: str = '127.0.0.1'
-    port: int = 7002
-    allowed_ip: tuple = ()          # addresses allowed besides 127.0.0.1 and ::1
+    enabled: bool = ADMIN_KEYS.default('enabled')
+    bind: str = ADMIN_KEYS.default('bind')
+    port: int = ADMIN_KEYS.default('port')
+    allowed_ip: tuple = ADMIN_KEYS.default('allowed_ip')  # besides 127.0.0.1 and ::1
     own_server: bool = True         # False: on [web]'s server
     port_set: bool = False          # port came from a file: failing to bind is fatal
 
@@ -103,50 +167,6 @@ class Settings:
             if host.name == name:
                 return host
         raise KeyError(name)
-
-
-# key -> (converter, default); a default of REQUIRED means the key must be set.
-REQUIRED = t.REQUIRED      # in datatypes, so modules' OPTIONS can use it too
-
-HOST_KEYS = {
-    'ip': (t.address, '127.0.0.1'),
-    'port': (t.port, REQUIRED),
-    'listen': (t.boolean, False),
-    'streamer': (t.text, 'bjb'),
-    'timeout': (t.seconds, 60.0),
-    'module': (t.text, REQUIRED),
-    'bind': (t.address, '0.0.0.0'),
-    'source_ip': (t.text, ''),
-    'spec': (t.text, 'bjb_pbb'),
-    'max_in_flight': (t.positive_int, 1000),
-    'request_timeout': (t.seconds, None),   # None: the host's timeout
-    'reconnect_max': (t.seconds, 5.0),
-}
-
-WEB_KEYS = {
-    'bind': (t.address, '0.0.0.0'),
-    'port': (t.port, 7000),
-    'threads': (t.positive_int, 12),
-    'max_body': (t.positive_int, 1 << 20),
-    'max_connections': (t.positive_int, 10000),
-    'idle_timeout': (t.seconds, 60.0),
-}
-
-ROUTE_KEYS = {
-    'route_path': (t.url_path, REQUIRED),
-    'host': (t.text, REQUIRED),
-    'module': (t.text, REQUIRED),
-    'allowed_ip': (t.ip_list, ()),
-    'timeout': (t.seconds, None),
-}
-
-
-ADMIN_KEYS = {
-    'enabled': (t.boolean, True),
-    'bind': (t.address, '127.0.0.1'),
-    'port': (t.port, 7002),
-    'allowed_ip': (t.ip_list, ()),
-}
 
 
 def config_files(conf_dir):
@@ -217,28 +237,14 @@ class _Layers:
 
 
 def _convert(layers, section, schema, extra=None):
-    """Typed values of one section per schema; unknown keys are errors."""
-    raw = layers.sections[section]
-    allowed = dict(schema)
-    allowed.update(extra or {})
-    for key in raw:
-        if key not in allowed:
-            known = ', '.join(sorted(allowed))
-            raise ConfigError('unknown key (known keys: %s)' % known,
-                              layers.where(section, key), section, key)
-    values = {}
-    for key, (convert, default) in allowed.items():
-        if key in raw:
-            try:
-                values[key] = convert(raw[key])
-            except ValueError as e:
-                raise ConfigError(str(e), layers.where(section, key), section, key) from None
-        elif default is REQUIRED:
-            raise ConfigError('required key is missing', layers.where(section),
-                              section, key)
-        else:
-            values[key] = default
-    return values
+    """Typed values of one section per schema (plus a module's extra keys);
+    unknown keys are errors."""
+    if extra:
+        schema = schema + extra
+    try:
+        return schema.parse(layers.sections[section])
+    except t.SettingError as e:
+        raise ConfigError(e.message, layers.where(section, e.key), section, e.key) from None
 
 
 def _module_entry(layers, section, key, name, kind):
@@ -259,9 +265,7 @@ def _host(layers, section):
     entry = None
     if raw_module is not None:
         entry = _module_entry(layers, section, 'module', raw_module.strip(), 'host')
-    extra = {k: (conv, default) for k, (conv, default) in
-             (entry.host_options.items() if entry else ())}
-    v = _convert(layers, section, HOST_KEYS, extra)
+    v = _convert(layers, section, HOST_KEYS, entry.options if entry else None)
     from appliance.iso import framing, spec
     for key, check in (('streamer', framing.get_streamer), ('spec', spec.get_spec)):
         try:
@@ -269,6 +273,9 @@ def _host(layers, section):
         except (KeyError, ValueError) as e:
             raise ConfigError(str(e).strip('"'), layers.where(section, key),
                               section, key) from None
+    if v['port'] == 0:      # the peer could not know a port the system picks
+        raise ConfigError('a host needs a port from 1 to 65535',
+                          layers.where(section, 'port'), section, 'port')
     if v['source_ip'] and v['listen']:
         raise ConfigError('source_ip is for connecting hosts (listen = false)',
                           layers.where(section, 'source_ip'), section, 'source_ip')
@@ -302,7 +309,7 @@ def _admin(layers, web, routes, hosts):
     and the listen ports it could collide with."""
     raw = layers.sections.get('admin', {})
     v = _convert(layers, 'admin', ADMIN_KEYS) if 'admin' in layers.sections else \
-        {k: default for k, (_, default) in ADMIN_KEYS.items()}
+        ADMIN_KEYS.defaults()
     own = web is None or 'port' in raw
     admin = AdminConfig(own_server=own, port_set='port' in raw, **v)
     if not admin.enabled:
@@ -334,8 +341,7 @@ def _route(layers, section, hosts):
     entry = None
     if raw_module is not None:
         entry = _module_entry(layers, section, 'module', raw_module.strip(), 'web')
-    extra = dict(entry.host_options) if entry else {}
-    v = _convert(layers, section, ROUTE_KEYS, extra)
+    v = _convert(layers, section, ROUTE_KEYS, entry.options if entry else None)
     if v['host'] not in hosts:
         raise ConfigError('there is no [host_%s] section' % v['host'],
                           layers.where(section, 'host'), section, 'host')
@@ -420,7 +426,7 @@ def load(role, files, data_dir, presets=None):
     web = _web(layers) if 'web' in layers.sections else None
     routes = [_route(layers, s, hosts) for s in layers.sections if s.startswith('web_')]
     if routes and web is None:
-        web = WebConfig()
+        web = WebConfig(**WEB_KEYS.defaults())
     paths = {}
     for route in routes:
         if route.route_path in paths:
@@ -438,6 +444,7 @@ def load(role, files, data_dir, presets=None):
                               % (host.module, layers.sections['host_' + host.name]['module']
                                  .strip()), layers.where('host_' + host.name, 'module'),
                               'host_' + host.name, 'module')
+    promises.check(hosts, routes, layers.where)
     admin = _admin(layers, web, routes, hosts)
     values = {(s, k): v for s, kv in layers.sections.items() for k, v in kv.items()}
     return Settings(

@@ -7,6 +7,8 @@ file works unchanged. Imports are static so PyInstaller sees every module.
 """
 from dataclasses import dataclass, field
 
+from appliance.settings.schema import Schema
+
 from appliance.roles.bank import forwarder, teller
 from appliance.roles.aggregator import linkaja
 from appliance.roles.aggregator import banklink as aggregator
@@ -28,24 +30,28 @@ class ModuleEntry:
     factory: object            # host: HostModule subclass; web: view factory
     summary: str
     aliases: tuple = ()
-    host_options: dict = field(default_factory=dict)   # extra section keys
+    options: Schema = field(default_factory=Schema)    # extra keys of its section
     parse_section: object = None   # parses a [module_<name>] section
+    section_keys: Schema = None    # the keys of that section
+    section_defaults: dict = field(default_factory=dict)   # its defaults for them
 
 
-def _host(name, cls, summary, aliases=(), parse_section=None):
-    return ModuleEntry(name, 'host', cls, summary, aliases, dict(cls.OPTIONS),
-                       parse_section)
+def _host(name, cls, summary, aliases=(), parse_section=None, section_defaults=None):
+    return ModuleEntry(name, 'host', cls, summary, aliases, cls.OPTIONS, parse_section,
+                       pemda.SECTION_KEYS if parse_section else None,
+                       dict(section_defaults or {}))
 
 
 def _web(name, view, summary, aliases=()):
-    return ModuleEntry(name, 'web', view, summary, aliases, dict(view.OPTIONS))
+    return ModuleEntry(name, 'web', view, summary, aliases, view.OPTIONS)
 
 
 ENTRIES = (
     _host('pemda.bogor_kota', pemda.BillerModule,
           'PBB biller of Kota Bogor (penalties waived for tax years before 2013)',
           ('opensipkd.iso8583.bjb.pbb.bogor_kota',),
-          pemda.parse_section_bogor),
+          pemda.parse_section_bogor,
+          pemda.MODULE_DEFAULTS['opensipkd.iso8583.bjb.pbb.bogor_kota']),
     _host('pemda', pemda.BillerModule, 'PBB biller on a SISMIOP database',
           ('opensipkd.iso8583.bjb.pbb',), pemda.parse_section),
     _host('bank.pemda', bank.PemdaPeer,

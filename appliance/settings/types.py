@@ -2,9 +2,11 @@
 
 Each takes the raw string of an .ini value and returns the typed value or
 raises ValueError with a message that shows the bad value; the loader adds
-file, section and key.
+file, section and key. `kind` says in words what a converter takes (the
+type column of docs/configuration.md).
 """
 import ipaddress
+import math
 
 from appliance.settings.dburl import parse_url
 from appliance.errors import SettingError  # noqa: F401
@@ -12,16 +14,30 @@ from appliance.errors import SettingError  # noqa: F401
 _TRUE = {'1', 'true', 'yes', 'on'}
 _FALSE = {'0', 'false', 'no', 'off'}
 
+# The longest duration a setting may take. Nothing here waits longer, and a
+# bound keeps timers and date arithmetic far from overflow.
+MAX_SECONDS = 365 * 86400
 
+
+def kind(words):
+    """Name what a converter takes, for the configuration reference."""
+    def named(convert):
+        convert.kind = words
+        return convert
+    return named
+
+
+@kind('boolean')
 def boolean(text):
     value = text.strip().lower()
     if value in _TRUE:
         return True
     if value in _FALSE:
         return False
-    raise ValueError('%r is not a boolean (use true or false)' % text)
+    raise ValueError('%r is not a boolean (true/false, yes/no, on/off, 1/0)' % text)
 
 
+@kind('integer')
 def integer(text):
     try:
         return int(text.strip())
@@ -29,6 +45,7 @@ def integer(text):
         raise ValueError('%r is not a whole number' % text) from None
 
 
+@kind('integer > 0')
 def positive_int(text):
     value = integer(text)
     if value <= 0:
@@ -36,6 +53,7 @@ def positive_int(text):
     return value
 
 
+@kind('TCP port')
 def port(text):
     value = integer(text)
     if not 0 <= value <= 65535:
@@ -43,16 +61,24 @@ def port(text):
     return value
 
 
+@kind('seconds > 0')
 def seconds(text):
+    """A duration: finite, more than 0, at most MAX_SECONDS (nan would turn
+    every comparison with a deadline false, and so disable the deadline)."""
     try:
         value = float(text.strip())
     except ValueError:
         raise ValueError('%r is not a number of seconds' % text) from None
+    if not math.isfinite(value):
+        raise ValueError('%r is not a finite number of seconds' % text)
     if value <= 0:
         raise ValueError('%r must be more than 0 seconds' % text)
+    if value > MAX_SECONDS:
+        raise ValueError('%r is more than a year (%d seconds)' % (text, MAX_SECONDS))
     return value
 
 
+@kind('IP address')
 def ip_address(text):
     value = text.strip()
     try:
@@ -62,6 +88,7 @@ def ip_address(text):
     return value
 
 
+@kind('address')
 def address(text):
     """An IP address or a host name (for connect-hosts and bind addresses)."""
     value = text.strip()
@@ -70,15 +97,18 @@ def address(text):
     return value
 
 
+@kind('words')
 def lines(text):
     """A multi-line or whitespace-separated value as a tuple of words."""
     return tuple(text.split())
 
 
+@kind('IP addresses')
 def ip_list(text):
     return tuple(ip_address(word) for word in lines(text))
 
 
+@kind('URL path')
 def url_path(text):
     value = text.strip()
     if not value.startswith('/'):
@@ -86,10 +116,12 @@ def url_path(text):
     return value
 
 
+@kind('text')
 def text(value):
     return value.strip()
 
 
+@kind('database URL')
 def db_url(text):
     """A database URL, checked (not connected) at load, so --check-config
     catches what the daemon would otherwise only find when it opens it."""
@@ -98,6 +130,7 @@ def db_url(text):
     return value
 
 
+@kind('PREFIX:NAME words')
 def prefix_map(text):
     """`3271:kota_bogor 3275:kota_bekasi` -> {'3271': 'kota_bogor', ...}."""
     result = {}
@@ -111,6 +144,7 @@ def prefix_map(text):
     return result
 
 
+@kind('PREFIX:TEXT lines')
 def prefix_texts(text):
     """One `PREFIX:TEXT` per line, the text may hold spaces and colons:
     `3271:PBB Kota Bogor` -> {'3271': 'PBB Kota Bogor'}."""
@@ -128,6 +162,3 @@ def prefix_texts(text):
         result[prefix] = message.strip()
     return result
 
-
-# A default meaning "the key must be set" (HOST_KEYS, a module's OPTIONS).
-REQUIRED = object()

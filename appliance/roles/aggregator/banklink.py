@@ -4,6 +4,7 @@ opensipkd.iso8583.bjb.pbb.agratek)."""
 from appliance.pbb.request import parse_request_bits
 from appliance.roles.aggregator.preset import SEED_REQUEST_BITS
 from appliance.net.module import HostModule
+from appliance.settings.schema import Schema, Setting
 
 
 class BankLink(HostModule):
@@ -18,7 +19,10 @@ class BankLink(HostModule):
     reversed toward the bank, 0400 then 0401 repeats, until the bank answers.
     `--initdb` creates the tables of those routes."""
 
-    OPTIONS = {'request_bits': (parse_request_bits, SEED_REQUEST_BITS)}
+    OPTIONS = Schema(
+        Setting('request_bits', parse_request_bits, SEED_REQUEST_BITS, 'default bits of '
+                "every request LinkAja sends: one BIT:VALUE a line", shown="the seed's list"),
+    )
 
     journal = None
     saf = None
@@ -42,19 +46,19 @@ class BankLink(HostModule):
         from appliance.roles.aggregator import linkaja
         from appliance.roles.bank.journal import Journal
         from appliance.roles.bank.saf import SafQueue, SafSettings
-        from appliance.roles.bank.peer import PemdaPeer
+        from appliance.roles.bank.peer import PemdaPeer, orphan_after
         routes = self._routes()
         if not routes:
             return
         db = self.appliance.database(linkaja.db_url(routes[0]), init=self._tables)
         self._tables(db)
-        defaults = {key: default for key, (_, default) in PemdaPeer.OPTIONS.items()}
+        defaults = PemdaPeer.OPTIONS.defaults()
         timeout = self.config.request_timeout
         self.journal = Journal(db, self.config.name)
         self.saf = SafQueue(self.journal, self.appliance.hosts[self.config.name], SafSettings(
             max_attempts=defaults['saf_max_attempts'], max_age=defaults['saf_max_age'],
             retry_interval=defaults['saf_retry_interval'],
-            retry_max=defaults['saf_retry_max'], orphan_after=2 * timeout + 30,
+            retry_max=defaults['saf_retry_max'], orphan_after=orphan_after(self.config),
             request_timeout=timeout))
         self.saf.start()
 

@@ -47,6 +47,7 @@ import bottle
 from peewee import AutoField, BigIntegerField, CharField, DateTimeField, IntegerField, Model
 
 from appliance.settings import types as t
+from appliance.settings.schema import Schema, Setting
 from appliance.net.link import AnswerLost, LinkDown, LinkError, RequestTimeout
 from appliance.store.schema import create
 from appliance.pbb import profile
@@ -63,10 +64,12 @@ MODULE = 'aggregator.linkaja'       # the canonical name in appliance.runtime.re
 DEFAULT_DB_URL = 'sqlite:///aggregator.db'
 
 # Extra keys of a [web_<name>] section with this module.
-OPTIONS = {
-    'db_url': (t.db_url, DEFAULT_DB_URL),
-    'notification_message': (t.prefix_texts, {}),
-}
+OPTIONS = Schema(
+    Setting('db_url', t.db_url, DEFAULT_DB_URL, 'the record of every LinkAja transaction '
+            "and the bank link's reversal queue"),
+    Setting('notification_message', t.prefix_texts, {}, 'the Notification of a successful '
+            'answer per invoice prefix: one PREFIX:TEXT a line', shown='none'),
+)
 
 INQUIRY, PAYMENT, REVERSAL = '021', '022', '023'
 TRX_TYPES = (INQUIRY, PAYMENT, REVERSAL)

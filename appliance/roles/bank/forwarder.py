@@ -45,6 +45,7 @@ from datetime import datetime
 from peewee import AutoField, CharField, DateTimeField, IntegerField, Model, TextField
 
 from appliance.settings import types as t
+from appliance.settings.schema import REQUIRED, Schema, Setting
 from appliance.iso.mask import CARD_BITS
 from appliance.iso.message import COPY_BITS, Message
 from appliance.net.link import AnswerLost, LinkDown, LinkError, RequestTimeout
@@ -74,6 +75,7 @@ NEVER_SENT = (NO_ROUTE, NO_HOST, LINK_DOWN, NOT_SENT)
 UNKNOWN = (TIMEOUT, LOST, MALFORMED, CUT)
 
 
+@t.kind('PREFIX:NAME words')
 def routes(text):
     """`3271:kota_bogor 3275:kota_bekasi` (spaces or lines) -> {prefix: host}."""
     table = t.prefix_map(text)
@@ -119,18 +121,21 @@ def create_tables(db):
 class ForwarderModule(HostModule):
     """Routes an aggregator's requests to the pemdas by invoice prefix."""
 
-    OPTIONS = {
-        'host': (routes, t.REQUIRED),
-        'db_url': (t.db_url, 'sqlite:///forwarder.db'),
-        'forward_timeout': (t.seconds, 20.0),
-    }
+    OPTIONS = Schema(
+        Setting('host', routes, REQUIRED, 'where requests go by invoice prefix: '
+                'PREFIX:NAME words, e.g. 3271:kota_bogor 3275:kota_bekasi'),
+        Setting('db_url', t.db_url, 'sqlite:///forwarder.db', 'the record of every '
+                'forwarded request'),
+        Setting('forward_timeout', t.seconds, 20.0, "how long a forwarded request waits "
+                "for the pemda's answer"),
+    )
 
     clock = staticmethod(datetime.now)
     db = None
 
     def _option(self, key):
         value = self.config.options.get(key)
-        return self.OPTIONS[key][1] if value is None else value
+        return self.OPTIONS.default(key) if value is None else value
 
     @property
     def routes(self):

@@ -3,6 +3,15 @@ opensipkd.iso8583.bjb.pbb.test)."""
 import os
 
 from appliance.net.module import Fatal, HostModule
+from appliance.settings import types as t
+from appliance.settings.schema import Schema, Setting
+
+
+def orphan_after(host_config):
+    """When the journal's sweep takes a `sending` entry for orphaned:
+    saf_orphan_after, by default 2 x request_timeout + 30 s."""
+    return (host_config.options.get('saf_orphan_after')
+            or 2 * host_config.request_timeout + 30)
 
 
 class PemdaPeer(HostModule):
@@ -13,24 +22,26 @@ class PemdaPeer(HostModule):
     reversals (appliance.roles.bank.journal, appliance.roles.bank.saf) in `db_url`, and runs the
     worker that delivers the queued reversals on this link."""
 
-    from appliance.settings.types import (
-        db_url as _db_url, positive_int as _positive_int, seconds as _seconds)
-
-    OPTIONS = {
-        'db_url': (_db_url, 'sqlite:///bank.db'),
-        'saf_max_attempts': (_positive_int, 100),
-        'saf_max_age': (_seconds, 86400.0),
-        'saf_retry_interval': (_seconds, 10.0),
-        'saf_retry_max': (_seconds, 300.0),
-        'saf_orphan_after': (_seconds, None),   # None: 2 x request_timeout + 30 s
-    }
+    OPTIONS = Schema(
+        Setting('db_url', t.db_url, 'sqlite:///bank.db', 'the journal and the '
+                'store-and-forward queue of reversals'),
+        Setting('saf_max_attempts', t.positive_int, 100, 'attempts to deliver a reversal '
+                'before it is expired for a person to settle'),
+        Setting('saf_max_age', t.seconds, 86400.0, 'age at which an undelivered reversal '
+                'is expired for a person to settle'),
+        Setting('saf_retry_interval', t.seconds, 10.0, 'pause before a reversal is sent '
+                'again, doubling with each attempt'),
+        Setting('saf_retry_max', t.seconds, 300.0, 'longest pause between two attempts'),
+        Setting('saf_orphan_after', t.seconds, None, 'a payment still `sending` this long '
+                '(its process died) is reversed', shown='2 x request_timeout + 30'),
+    )
 
     journal = None
     saf = None
 
     def _option(self, key):
         value = self.config.options.get(key)
-        return self.OPTIONS[key][1] if value is None else value
+        return self.OPTIONS.default(key) if value is None else value
 
     def _database(self):
         from appliance.roles.bank.journal import create_tables
@@ -56,7 +67,7 @@ class PemdaPeer(HostModule):
             max_age=self._option('saf_max_age'),
             retry_interval=self._option('saf_retry_interval'),
             retry_max=self._option('saf_retry_max'),
-            orphan_after=self._option('saf_orphan_after') or 2 * timeout + 30,
+            orphan_after=orphan_after(self.config),
             request_timeout=timeout)
         self.saf = SafQueue(self.journal, self.appliance.hosts[self.config.name], settings)
         self.saf.start()

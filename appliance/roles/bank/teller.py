@@ -58,6 +58,7 @@ from appliance.net.link import AnswerLost, LinkDown, LinkError, RequestTimeout
 from appliance.pbb.request import (
     MAX_AMOUNT, TELLER_DEFAULTS, RequestBuilder, parse_request_bits)
 from appliance.http.server import View, json_response
+from appliance.settings.schema import Schema, Setting
 
 OK = 0
 TIMED_OUT = 68
@@ -67,9 +68,12 @@ NOT_SENT = 96
 
 MAX_LLL = 999       # longest value of an LLL field (bits 48, 61)
 
-# Extra keys of a [web_<name>] section with this module: key -> (converter, default).
-# request_bits overrides TELLER_DEFAULTS bit by bit (e.g. 18:6014 for internet).
-OPTIONS = {'request_bits': (parse_request_bits, None)}
+# Extra keys of a [web_<name>] section with this module.
+OPTIONS = Schema(
+    Setting('request_bits', parse_request_bits, None, 'bits that override the teller '
+            'defaults bit by bit, one BIT:VALUE a line (e.g. 18:6014 for internet)',
+            shown='none'),
+)
 
 log = logging.getLogger('iso8583d.teller')
 

@@ -4,10 +4,17 @@ import logging
 from collections import namedtuple
 from functools import partial
 
-from appliance.settings.types import SettingError, boolean
+from appliance.settings import types as t
+from appliance.settings.schema import Schema, Setting
 from appliance.net.module import Fatal, HostModule
+from appliance.roles.pemda.settings import BILLER_KEYS, MODULE_DEFAULTS, BillerSettings
 
 log = logging.getLogger('iso8583d.pemda')
+
+# The keys of a biller's [module_<name>] section.
+SECTION_KEYS = BILLER_KEYS + Schema(
+    Setting('demo', t.boolean, False, 'load the demo bills into an empty database at start'),
+)
 
 
 class PemdaSection(namedtuple('PemdaSection', 'biller demo')):
@@ -16,18 +23,15 @@ class PemdaSection(namedtuple('PemdaSection', 'biller demo')):
 
 
 def parse_section(raw, defaults=None):
-    from appliance.roles.pemda.settings import BillerSettings
-    raw = dict(raw)
-    try:
-        demo = boolean(raw.pop('demo', 'false'))
-    except ValueError as e:
-        raise SettingError('demo', str(e)) from None
-    return PemdaSection(BillerSettings.from_section(raw, defaults=defaults), demo)
+    """The section's settings; `defaults` fill keys it leaves out."""
+    values = SECTION_KEYS.parse(dict(defaults or {}, **raw))
+    demo = values.pop('demo')
+    return PemdaSection(BillerSettings(**values), demo)
 
 
 def parse_section_bogor(raw):
     """Kota Bogor waives penalties on tax years before 2013."""
-    return parse_section(raw, defaults={'denda_waiver_before_year': '2013'})
+    return parse_section(raw, defaults=MODULE_DEFAULTS['opensipkd.iso8583.bjb.pbb.bogor_kota'])
 
 
 class BillerModule(HostModule):

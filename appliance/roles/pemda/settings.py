@@ -6,13 +6,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Optional
 
 from appliance.settings import types as datatypes
-
-KNOWN_KEYS = frozenset({
-    'db_url', 'persen_denda', 'nip_pencatat', 'kd_kanwil', 'kd_kantor', 'kd_tp',
-    'denda_waiver_before_year', 'require_inquiry',
-})
-REQUIRED_KEYS = ('db_url', 'persen_denda', 'nip_pencatat', 'kd_kanwil',
-                 'kd_kantor', 'kd_tp')
+from appliance.settings.schema import REQUIRED, Schema, Setting
+from appliance.settings.types import SettingError  # noqa: F401  (raised for a bad key)
 
 # What a seed module name implies beyond its section: Kota Bogor forgives the
 # penalties of tax years before 2013.
@@ -21,13 +16,6 @@ MODULE_DEFAULTS = {
 }
 
 NIP_WIDTH = 18  # pembayaran_sppt.nip_rekam_byr_sppt
-_TRUE = ('true', 'yes', 'on', '1')
-_FALSE = ('false', 'no', 'off', '0')
-
-
-class SettingError(datatypes.SettingError):
-    """A bad or missing biller setting; `key` names it, the message shows the
-    value. A datatypes.SettingError, so the config loader adds file and section."""
 
 
 @dataclass(frozen=True)
@@ -74,104 +62,95 @@ class BillerSettings:
         of the module) fill keys the section leaves out."""
         merged = dict(defaults or {})
         merged.update(section)
-        unknown = sorted(set(merged) - KNOWN_KEYS)
-        if unknown:
-            raise SettingError(unknown[0], 'unknown key; known keys are %s'
-                               % ', '.join(sorted(KNOWN_KEYS)))
-        for key in REQUIRED_KEYS:
-            if not str(merged.get(key, '')).strip():
-                raise SettingError(key, 'is required')
-        values = {key: _CONVERTERS[key](key, str(value).strip())
-                  for key, value in merged.items()}
-        return cls(**values)
+        return cls(**BILLER_KEYS.parse(merged))
 
 
-def _db_url(key, text):
+@datatypes.kind('percent, 0 to 100')
+def percent(text):
     try:
-        return datatypes.db_url(text)
-    except ValueError as error:
-        raise SettingError(key, str(error)) from None
-
-
-def _percent(key, text):
-    try:
-        value = Decimal(text)
+        value = Decimal(text.strip())
     except InvalidOperation:
-        raise SettingError(key, '%r is not a number' % text) from None
+        raise ValueError('%r is not a number' % text) from None
     if not value.is_finite() or not 0 <= value <= 100:
-        raise SettingError(key, '%r is not a percentage from 0 to 100' % text)
+        raise ValueError('%r is not a percentage from 0 to 100' % text)
     return value
 
 
-def _nip(key, text):
+@datatypes.kind('up to %d characters' % NIP_WIDTH)
+def nip(text):
+    text = text.strip()
     if len(text) > NIP_WIDTH:
-        raise SettingError(key, '%r is longer than %d characters' % (text, NIP_WIDTH))
+        raise ValueError('%r is longer than %d characters' % (text, NIP_WIDTH))
     return text
 
 
-def _two_digits(key, text):
+@datatypes.kind('2 digits')
+def two_digits(text):
+    text = text.strip()
     if len(text) != 2 or not (text.isascii() and text.isdigit()):
-        raise SettingError(key, '%r is not 2 digits' % text)
+        raise ValueError('%r is not 2 digits' % text)
     return text
 
 
-def _year_or_none(key, text):
+@datatypes.kind('year or none')
+def year_or_none(text):
+    text = text.strip()
     if text.lower() in ('', 'none'):
         return None
     if len(text) != 4 or not (text.isascii() and text.isdigit()):
-        raise SettingError(key, '%r is not a 4-digit year (or none)' % text)
+        raise ValueError('%r is not a 4-digit year (or none)' % text)
     return int(text)
 
 
-def _bool(key, text):
-    if text.lower() in _TRUE:
-        return True
-    if text.lower() in _FALSE:
-        return False
-    raise SettingError(key, '%r is not a boolean (true/false, yes/no, on/off, 1/0)' % text)
-
-
-def _places(key, text):
+@datatypes.kind('bitN:value:kd_tp lines')
+def places(text):
     rules, default = [], None
     for line in filter(None, (line.strip() for line in text.splitlines())):
-        rule = _rule(key, line)
+        rule = _rule(line)
         if rule.bit != 0:
             rules.append(rule)
         elif default is not None:
-            raise SettingError(key, 'second fallback line %r' % line)
+            raise ValueError('second fallback line %r' % line)
         else:
             default = rule.kd_tp
     if default is None:
-        raise SettingError(key, 'needs a fallback line bit0:default:NN')
+        raise ValueError('needs a fallback line bit0:default:NN')
     return PaymentPlaces(tuple(rules), default)
 
 
-def _rule(key, line):
+def _rule(line):
     """One `bitN:value:kd_tp` line; the value itself may contain colons."""
     head, _, rest = line.partition(':')
     value, colon, kd_tp = rest.rpartition(':')
     number = head[3:]
     if not (head.startswith('bit') and number.isascii() and number.isdigit()
             and colon and value.strip()):
-        raise SettingError(key, 'line %r is not bitN:value:kd_tp' % line)
+        raise ValueError('line %r is not bitN:value:kd_tp' % line)
     bit = int(number)
     if bit == 1 or bit > 128:
-        raise SettingError(key, 'line %r names bit %d; use 2 to 128, or bit0 '
-                           'for the fallback' % (line, bit))
+        raise ValueError('line %r names bit %d; use 2 to 128, or bit0 '
+                         'for the fallback' % (line, bit))
     if bit == 0 and value.strip() != 'default':
-        raise SettingError(key, 'line %r: the fallback reads bit0:default:NN' % line)
+        raise ValueError('line %r: the fallback reads bit0:default:NN' % line)
     if not (1 <= len(kd_tp) <= 2 and kd_tp.isascii() and kd_tp.isdigit()):
-        raise SettingError(key, 'line %r: kd_tp %r is not 1 or 2 digits' % (line, kd_tp))
+        raise ValueError('line %r: kd_tp %r is not 1 or 2 digits' % (line, kd_tp))
     return KdTpRule(bit, value.strip(), kd_tp.zfill(2))
 
 
-_CONVERTERS = {
-    'db_url': _db_url,
-    'persen_denda': _percent,
-    'nip_pencatat': _nip,
-    'kd_kanwil': _two_digits,
-    'kd_kantor': _two_digits,
-    'kd_tp': _places,
-    'denda_waiver_before_year': _year_or_none,
-    'require_inquiry': _bool,
-}
+# The biller's keys in a [module_<name>] section (BillerSettings' fields).
+BILLER_KEYS = Schema(
+    Setting('db_url', datatypes.db_url, REQUIRED, 'the SISMIOP database with the bills '
+            'and payments'),
+    Setting('persen_denda', percent, REQUIRED, 'penalty per month late, in percent of the '
+            'bill'),
+    Setting('nip_pencatat', nip, REQUIRED, 'the NIP recorded with each payment'),
+    Setting('kd_kanwil', two_digits, REQUIRED, 'the regional office code recorded with each '
+            'payment'),
+    Setting('kd_kantor', two_digits, REQUIRED, 'the office code recorded with each payment'),
+    Setting('kd_tp', places, REQUIRED, 'the payment place per request field: one '
+            'bitN:value:kd_tp a line, and the fallback bit0:default:NN'),
+    Setting('denda_waiver_before_year', year_or_none, None, 'tax years before this one '
+            'owe no penalty (none: every year does)', shown='none'),
+    Setting('require_inquiry', datatypes.boolean, True, 'a payment must follow an '
+            'inquiry of the same bill'),
+)
