@@ -34,6 +34,12 @@ LOGGING = """\
 `[formatter_*]` are passed to Python's `logging.config.fileConfig` as the
 seed's files write them; `[loggers]` must be among them. Without them, lines
 go to stderr.
+
+A `[handler_*]` section may also set `flush_interval` (seconds, `0` or more;
+fileConfig ignores it): not set, the handler writes what one turn of the
+event loop logged in one write; `0`, every line as it comes; `S`, at most S
+seconds after the first waiting line. ERROR lines and clean stops write at
+once ([operations.md](operations.md#logging)).
 """
 
 
