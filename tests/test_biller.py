@@ -433,6 +433,18 @@ def test_the_forged_reversal_of_issue_15_is_refused_and_the_bill_stays_paid(bill
     assert rows(db, PembayaranSppt)[0]['jml_sppt_yg_dibayar'] == 19536
 
 
+def test_a_reversal_of_another_amount_is_logged_as_a_warning_naming_both_amounts(
+        biller, caplog):
+    pay(biller)
+    with caplog.at_level('INFO', logger='appliance.roles.pemda.biller'):
+        biller.handle(reversal(extra={4: '000000000001'}))
+    [record] = [r for r in caplog.records if 'refused' in r.getMessage()]
+    assert record.levelname == 'WARNING'
+    assert ("PBB 0400 invoice %s refused: reversal bit 4 '000000000001', payment NTP "
+            % SEED_INVOICE) in record.getMessage()
+    assert record.getMessage().endswith('was for 19536 (51)')
+
+
 def test_a_reversal_naming_another_stan_than_the_payment_still_matches_it(biller, db):
     # A teller may reverse without the payment's STAN: invoice, NTB, amount
     # and source are what must match.

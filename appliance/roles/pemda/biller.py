@@ -46,6 +46,11 @@ NTP_TRIES = 20
 Priced = namedtuple('Priced', 'paid profile amounts inquired', defaults=(None,))
 
 
+class Mismatch(Refusal):
+    """A request naming one of our payments that does not match it (another
+    amount or source): a typo or a forged request, logged as a warning."""
+
+
 class Biller:
     """Handlers for one pemda. `clock` gives the local datetime (tests fix it)."""
 
@@ -86,7 +91,9 @@ class Biller:
                 step(request, response)
             response[39] = OK
         except Refusal as refusal:
-            log.info('PBB %s invoice %s refused: %s', request.mti, request.get(61), refusal)
+            level = logging.WARNING if isinstance(refusal, Mismatch) else logging.INFO
+            log.log(level, 'PBB %s invoice %s refused: %s', request.mti, request.get(61),
+                    refusal)
             response[39] = refusal.code
         except Exception:
             log.exception('PBB %s invoice %s failed', request.mti, request.get(61))
@@ -205,10 +212,10 @@ class Biller:
             raise Refusal(OTHER_ERROR, 'repeat of payment NTP %s, since reversed' % payment.ntp)
         other = self._other_source(payment, request)
         if other:
-            raise Refusal(ALREADY_PAID, 'bill is paid with NTB %s, but %s'
+            raise Mismatch(ALREADY_PAID, 'bill is paid with NTB %s, but %s'
                           % (payment.ntb, other))
         if _amount(request) != payment.amount:
-            raise Refusal(ALREADY_PAID, 'bill is paid with NTB %s for %d, this payment '
+            raise Mismatch(ALREADY_PAID, 'bill is paid with NTB %s for %d, this payment '
                           'with that NTB names bit 4 %r' % (payment.ntb, payment.amount,
                                                             request.get(4)))
         log.info('PBB payment repeated: invoice %s NTB %s STAN %s answered with NTP %s '
@@ -240,11 +247,11 @@ class Biller:
             raise Refusal(REVERSAL_UNKNOWN_NTB, 'the bill is paid, but no payment with '
                           'NTB %r' % ntb)
         if _amount(request) != payment.amount:
-            raise Refusal(REVERSAL_AMOUNT_DIFFERS, 'reversal bit 4 %r, payment NTP %s was '
+            raise Mismatch(REVERSAL_AMOUNT_DIFFERS, 'reversal bit 4 %r, payment NTP %s was '
                           'for %d' % (request.get(4), payment.ntp, payment.amount))
         other = self._other_source(payment, request)
         if other:
-            raise Refusal(REVERSAL_OTHER_SOURCE, 'payment NTP %s: %s' % (payment.ntp, other))
+            raise Mismatch(REVERSAL_OTHER_SOURCE, 'payment NTP %s: %s' % (payment.ntp, other))
         if payment.status == LIVE and bill['status_pembayaran_sppt'] != PAID:
             # Only by hand: our live payment says paid, SISMIOP says not.
             raise Refusal(REVERSAL_NOT_PAID, 'payment NTP %s is live but the bill is '
