@@ -14,7 +14,7 @@ from appliance.settings import types as datatypes
 from appliance.store.db import PostgresStore, SqliteStore, mask_url, open_database, parse_url
 from appliance.iso.message import Message
 from appliance.roles.pemda.tables import (
-    Inquiry, Payment, PembayaranSppt, Reversal, Sppt, key_matches)
+    Inquiry, Payment, PembayaranSppt, Resend, Reversal, Sppt, key_matches)
 from appliance.roles.pemda import biller as biller_module
 from appliance.roles.pemda import demo
 from appliance.roles.pemda.biller import Biller
@@ -321,6 +321,24 @@ def test_a_payment_with_the_same_ntb_from_another_source_answers_54(biller, db, 
     assert len(rows(db, PembayaranSppt)) == 1 and len(rows(db, Payment)) == 1
 
 
+def test_the_reversal_of_an_attempt_resent_and_answered_later_answers_55_and_the_payment_stands(
+        biller, db):
+    # A forwarder's queue reverses STAN 054237, which it took for lost,
+    # after the resend under STAN 054238 was answered 00.
+    pay(biller)
+    biller.handle(payment(stan='054238'))
+    before = records(db)
+    assert biller.handle(reversal(stan='054237'))[39] == '55'
+    assert records(db) == before and status(db) == '1'
+
+
+def test_the_reversal_of_the_last_answered_resend_undoes_the_payment(biller, db):
+    pay(biller)
+    biller.handle(payment(stan='054238'))
+    assert biller.handle(reversal(stan='054238'))[39] == '00'
+    assert status(db) == '0' and rows(db, Payment)[0]['status'] == 'reversed'
+
+
 def test_a_payment_with_the_same_ntb_and_another_amount_answers_54(biller, db):
     pay(biller)
     answer = biller.handle(payment(amount=19535, stan='054238'))
@@ -401,7 +419,7 @@ def test_reversal_from_another_place_or_channel_answers_55(biller, db, extra):
 def records(db, invoice=SEED_INVOICE):
     """Everything a request may change: compared before and after a refusal."""
     return [rows(db, model, invoice) for model in (Sppt, PembayaranSppt, Payment)] + [
-        count(db, Reversal)]
+        count(db, Reversal), count(db, Resend)]
 
 
 @pytest.mark.parametrize('amount', [1, 19535, 19537, 0])

@@ -49,3 +49,4 @@ REVERSAL_NOT_PAID = ALREADY_PAID          # the bill is not paid, no payment has
 REVERSAL_UNKNOWN_NTB = NOT_FOUND          # the bill is paid, but under another NTB
 REVERSAL_AMOUNT_DIFFERS = AMOUNT_DIFFERS  # bit 4 is not the amount that payment paid
 REVERSAL_OTHER_SOURCE = NOT_FOUND         # paid at another kd_tp, channel or bank
+REVERSAL_SUPERSEDED = NOT_FOUND           # its STAN's attempt was resent and answered 00 later

@@ -27,7 +27,7 @@ from appliance.iso.mask import mask_bits
 from appliance.iso.message import COPY_BITS
 from appliance.roles.pemda.tables import (
     BILL_KEY, LIVE, PAID, REVERSED, UNPAID, Inquiry, PembayaranSppt, Payment, RefKecamatan,
-    RefKelurahan, RefPropinsi, Reversal, Sppt, key_matches)
+    RefKelurahan, RefPropinsi, Resend, Reversal, Sppt, key_matches)
 from appliance.roles.pemda import calc
 from appliance.pbb import profile
 from appliance.roles.pemda.invoice import InvalidInvoice, InvoiceId
@@ -35,7 +35,7 @@ from appliance.errors import Refusal  # noqa: F401
 from appliance.iso.codes import (  # noqa: F401  (bit 39 codes: docs/protocol.md)
     ALREADY_PAID, AMOUNT_DIFFERS, INQUIRY as INQUIRY_CODE, INVALID_NUMBER, NOT_FOUND, OK,
     OTHER_ERROR, PAYMENT as PAYMENT_CODE, REVERSAL_AMOUNT_DIFFERS, REVERSAL_MTIS,
-    REVERSAL_NOT_PAID, REVERSAL_OTHER_SOURCE, REVERSAL_UNKNOWN_NTB)
+    REVERSAL_NOT_PAID, REVERSAL_OTHER_SOURCE, REVERSAL_SUPERSEDED, REVERSAL_UNKNOWN_NTB)
 
 log = logging.getLogger(__name__)
 
@@ -213,11 +213,13 @@ class Biller:
         other = self._other_source(payment, request)
         if other:
             raise Mismatch(ALREADY_PAID, 'bill is paid with NTB %s, but %s'
-                          % (payment.ntb, other))
+                           % (payment.ntb, other))
         if _amount(request) != payment.amount:
             raise Mismatch(ALREADY_PAID, 'bill is paid with NTB %s for %d, this payment '
-                          'with that NTB names bit 4 %r' % (payment.ntb, payment.amount,
-                                                            request.get(4)))
+                           'with that NTB names bit 4 %r' % (payment.ntb, payment.amount,
+                                                             request.get(4)))
+        Resend.insert(payment=payment.id, stan=request.get(11, ''),
+                      created_at=self.clock()).execute(self.db)
         log.info('PBB payment repeated: invoice %s NTB %s STAN %s answered with NTP %s '
                  '(booked with STAN %s)', payment.invoice_id, payment.ntb,
                  request.get(11, ''), payment.ntp, payment.stan)
@@ -248,14 +250,16 @@ class Biller:
                           'NTB %r' % ntb)
         if _amount(request) != payment.amount:
             raise Mismatch(REVERSAL_AMOUNT_DIFFERS, 'reversal bit 4 %r, payment NTP %s was '
-                          'for %d' % (request.get(4), payment.ntp, payment.amount))
+                           'for %d' % (request.get(4), payment.ntp, payment.amount))
         other = self._other_source(payment, request)
         if other:
             raise Mismatch(REVERSAL_OTHER_SOURCE, 'payment NTP %s: %s' % (payment.ntp, other))
-        if payment.status == LIVE and bill['status_pembayaran_sppt'] != PAID:
-            # Only by hand: our live payment says paid, SISMIOP says not.
-            raise Refusal(REVERSAL_NOT_PAID, 'payment NTP %s is live but the bill is '
-                          'not paid' % payment.ntp)
+        if payment.status == LIVE:
+            self._check_not_superseded(payment, request)
+            if bill['status_pembayaran_sppt'] != PAID:
+                # Only by hand: our live payment says paid, SISMIOP says not.
+                raise Refusal(REVERSAL_NOT_PAID, 'payment NTP %s is live but the bill is '
+                              'not paid' % payment.ntp)
         return payment
 
     def _payment_by_ntb(self, invoice, ntb):
@@ -265,6 +269,18 @@ class Biller:
         ).order_by(Payment.id).execute(self.db))
         live = [p for p in payments if p.status == LIVE]
         return (live or payments or [None])[-1]
+
+    def _check_not_superseded(self, payment, request):
+        """55 for the reversal of an attempt the bank heard 00 for again later
+        under another STAN: its queue reverses a resend it thought lost, while
+        the newer attempt was answered 00 and stands. A STAN no attempt had (a
+        teller's) says nothing; the newest attempt's may reverse."""
+        stan = request.get(11, '')
+        attempts = [payment.stan] + [row.stan for row in Resend.select(Resend.stan).where(
+            Resend.payment == payment.id).order_by(Resend.id).execute(self.db)]
+        if stan in attempts and stan != attempts[-1]:
+            raise Refusal(REVERSAL_SUPERSEDED, 'payment NTP %s was answered again to STAN '
+                          '%s after STAN %s: it stands' % (payment.ntp, attempts[-1], stan))
 
     def _other_source(self, payment, request):
         """Why `request` does not come from where `payment` came from, or ''.
