@@ -14,7 +14,7 @@ from appliance.settings import types as datatypes
 from appliance.store.db import PostgresStore, SqliteStore, mask_url, open_database, parse_url
 from appliance.iso.message import Message
 from appliance.roles.pemda.tables import (
-    Inquiry, Payment, PembayaranSppt, Reversal, Sppt, key_matches)
+    Inquiry, Payment, PembayaranSppt, Resend, Reversal, Sppt, key_matches)
 from appliance.roles.pemda import biller as biller_module
 from appliance.roles.pemda import demo
 from appliance.roles.pemda.biller import Biller
@@ -305,9 +305,54 @@ def test_a_retransmitted_payment_answers_the_first_ntp_and_books_once(biller, db
     assert len(rows(db, PembayaranSppt)) == 1 and len(rows(db, Payment)) == 1
 
 
-def test_a_payment_with_the_same_ntb_but_another_stan_answers_54(biller):
+def test_a_payment_resent_with_a_new_stan_answers_the_first_ntp_and_books_once(biller, db):
+    # A forwarder resends a payment under a STAN of its own each time.
+    first = pay(biller)
+    again = biller.handle(payment(stan='054238'))
+    assert (again[39], again[47], again[62]) == ('00', first[47], first[62])
+    assert len(rows(db, PembayaranSppt)) == 1 and len(rows(db, Payment)) == 1
+
+
+@pytest.mark.parametrize('extra', [{18: '6011'}, {42: 'TOKOPEDIA'}, {32: '999'}])
+def test_a_payment_with_the_same_ntb_from_another_source_answers_54(biller, db, extra):
+    pay(biller, extra={32: '110'})
+    answer = biller.handle(payment(stan='054238', extra=extra))
+    assert answer[39] == '54' and 47 not in answer
+    assert len(rows(db, PembayaranSppt)) == 1 and len(rows(db, Payment)) == 1
+
+
+def test_the_reversal_of_an_attempt_resent_and_answered_later_answers_55_and_the_payment_stands(
+        biller, db):
+    # A forwarder's queue reverses STAN 054237, which it took for lost,
+    # after the resend under STAN 054238 was answered 00.
     pay(biller)
-    assert biller.handle(payment(stan='054238'))[39] == '54'
+    biller.handle(payment(stan='054238'))
+    before = records(db)
+    assert biller.handle(reversal(stan='054237'))[39] == '55'
+    assert records(db) == before and status(db) == '1'
+
+
+def test_the_reversal_of_the_last_answered_resend_undoes_the_payment(biller, db):
+    pay(biller)
+    biller.handle(payment(stan='054238'))
+    assert biller.handle(reversal(stan='054238'))[39] == '00'
+    assert status(db) == '0' and rows(db, Payment)[0]['status'] == 'reversed'
+
+
+def test_a_payment_with_the_same_ntb_and_another_amount_answers_54(biller, db):
+    pay(biller)
+    answer = biller.handle(payment(amount=19535, stan='054238'))
+    assert answer[39] == '54' and 47 not in answer
+    assert len(rows(db, Payment)) == 1
+
+
+def test_a_payment_with_the_ntb_of_a_reversed_one_and_a_new_stan_is_booked_anew(biller, db):
+    first = pay(biller)
+    assert biller.handle(reversal())[39] == '00'
+    again = pay(biller, stan='054238')
+    assert again[39] == '00' and again[47] != first[47]
+    assert [r['status'] for r in rows(db, Payment)] == ['reversed', 'live']
+    assert status(db) == '1'
 
 
 def test_a_retransmission_of_a_reversed_payment_answers_76_and_books_nothing(biller, db):
@@ -366,8 +411,109 @@ def test_reversal_with_an_unknown_ntb_answers_55(biller, db):
 @pytest.mark.parametrize('extra', [{42: 'TOKOPEDIA'}, {18: '6011'}, {32: '999'}])
 def test_reversal_from_another_place_or_channel_answers_55(biller, db, extra):
     pay(biller, extra={32: '110'})
+    before = records(db)
     assert biller.handle(reversal(extra=extra))[39] == '55'
-    assert status(db) == '1' and count(db, Reversal) == 0
+    assert records(db) == before and status(db) == '1'
+
+
+def records(db, invoice=SEED_INVOICE):
+    """Everything a request may change: compared before and after a refusal."""
+    return [rows(db, model, invoice) for model in (Sppt, PembayaranSppt, Payment)] + [
+        count(db, Reversal), count(db, Resend)]
+
+
+@pytest.mark.parametrize('amount', [1, 19535, 19537, 0])
+def test_reversal_of_another_amount_than_paid_answers_51_and_changes_nothing(biller, db,
+                                                                             amount):
+    pay(biller)
+    before = records(db)
+    answer = biller.handle(reversal(extra={4: '%012d' % amount}))
+    assert (answer.mti, answer[39]) == ('0410', '51')
+    assert records(db) == before and status(db) == '1'
+
+
+def test_reversal_without_an_amount_answers_51_and_changes_nothing(biller, db):
+    pay(biller)
+    before = records(db)
+    request = reversal()
+    del request.bits[4]
+    assert biller.handle(request)[39] == '51'
+    assert records(db) == before
+
+
+def test_the_forged_reversal_of_issue_15_is_refused_and_the_bill_stays_paid(biller, db):
+    # Amount 1, the payment's NTB, a STAN nobody used: it undid 19,536.
+    pay(biller)
+    answer = biller.handle(reversal(stan='999999', extra={4: '000000000001', 18: '6010',
+                                                          32: '110'}))
+    assert answer[39] == '51'
+    assert status(db) == '1' and rows(db, Payment)[0]['status'] == 'live'
+    assert rows(db, PembayaranSppt)[0]['jml_sppt_yg_dibayar'] == 19536
+
+
+def test_a_reversal_of_another_amount_is_logged_as_a_warning_naming_both_amounts(
+        biller, caplog):
+    pay(biller)
+    with caplog.at_level('INFO', logger='appliance.roles.pemda.biller'):
+        biller.handle(reversal(extra={4: '000000000001'}))
+    [record] = [r for r in caplog.records if 'refused' in r.getMessage()]
+    assert record.levelname == 'WARNING'
+    assert ("PBB 0400 invoice %s refused: reversal bit 4 '000000000001', payment NTP "
+            % SEED_INVOICE) in record.getMessage()
+    assert record.getMessage().endswith('was for 19536 (51)')
+
+
+def test_a_reversal_naming_another_stan_than_the_payment_still_matches_it(biller, db):
+    # A teller may reverse without the payment's STAN: invoice, NTB, amount
+    # and source are what must match.
+    pay(biller)
+    assert biller.handle(reversal(stan='999999'))[39] == '00'
+    assert status(db) == '0' and count(db, Reversal) == 1
+
+
+def test_reversal_with_the_ntb_of_a_payment_of_another_bill_answers_55(biller, db):
+    pay(biller)
+    pay(biller, RECENT_INVOICE, ntb='0720000001', stan='000002')
+    before = records(db)
+    assert biller.handle(reversal(ntb='0720000001'))[39] == '55'
+    assert records(db) == before
+
+
+def test_a_repeated_reversal_of_another_amount_answers_51(biller, db):
+    pay(biller)
+    biller.handle(reversal())
+    before = records(db)
+    assert biller.handle(reversal(mti='0401', extra={4: '000000000001'}))[39] == '51'
+    assert records(db) == before
+
+
+def test_a_repeated_reversal_from_another_source_answers_55(biller, db):
+    pay(biller, extra={32: '110'})
+    biller.handle(reversal())
+    before = records(db)
+    assert biller.handle(reversal(mti='0401', extra={32: '999'}))[39] == '55'
+    assert records(db) == before
+
+
+def test_a_repeated_reversal_after_the_bill_was_paid_again_answers_00_and_undoes_nothing(
+        biller, db):
+    pay(biller)
+    biller.handle(reversal())
+    pay(biller, ntb='0720000001', stan='000002')
+    before = records(db)
+    assert biller.handle(reversal(mti='0401'))[39] == '00'
+    assert records(db) == before and status(db) == '1'
+    assert [r['status'] for r in rows(db, Payment)] == ['reversed', 'live']
+
+
+def test_a_reversal_of_the_earlier_ntb_after_the_bill_was_paid_again_cannot_undo_the_new_one(
+        biller, db):
+    pay(biller)
+    biller.handle(reversal())
+    pay(biller, ntb='0720000001', stan='000002')
+    before = records(db)
+    assert biller.handle(reversal(extra={4: '000000000001'}))[39] == '51'
+    assert records(db) == before
 
 
 def test_reversal_from_the_paying_channel_is_accepted(biller):
@@ -478,6 +624,15 @@ def test_50_concurrent_payments_of_one_bill_book_exactly_one(biller, db):
 def test_50_concurrent_retransmissions_of_one_payment_book_it_once(biller, db):
     biller.handle(inquiry())
     answers = run_concurrently([lambda: biller.handle(payment()) for _ in range(50)])
+    assert codes(answers) == ['00'] * 50
+    assert len({a[47] for a in answers}) == 1
+    assert len(rows(db, PembayaranSppt)) == 1 and len(rows(db, Payment)) == 1
+
+
+def test_50_concurrent_resends_of_one_payment_under_new_stans_book_it_once(biller, db):
+    biller.handle(inquiry())
+    answers = run_concurrently([lambda i=i: biller.handle(payment(stan='%06d' % i))
+                                for i in range(50)])
     assert codes(answers) == ['00'] * 50
     assert len({a[47] for a in answers}) == 1
     assert len(rows(db, PembayaranSppt)) == 1 and len(rows(db, Payment)) == 1

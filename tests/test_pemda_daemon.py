@@ -106,6 +106,37 @@ def test_each_refusal_has_the_specs_response_code(pemda):
     assert pemda.reversal(payment)[39] == '00'
 
 
+def test_a_payment_resent_under_a_new_stan_gets_its_first_ntp_again(pemda, tmp_path):
+    # What a bank's forwarder does: the same payment, a STAN of its own.
+    pemda.inquiry()
+    first = pemda.payment(19536, ntb='0719054951')
+    again = pemda.payment(19536, ntb='0719054951')
+    assert first[11] != again[11]
+    assert (again[39], again[47]) == ('00', first[47])
+    assert payment_rows(pemda.db_url, [SEED_INVOICE]) == {SEED_INVOICE: 1}
+
+
+def forged_reversal(bank, payment, bits):
+    """The bank's reversal of `payment`, with `bits` changed."""
+    msg = bank.builder.reversal(payment[61], int(payment[4]), payment[48], payment[11])
+    msg.bits.update(bits)
+    return bank.peer.ask(msg)
+
+
+@pytest.mark.parametrize('bits, code', [
+    ({4: '000000000001', 11: '999999'}, '51'),       # issue 15: amount 1, a made-up STAN
+    ({48: '0000000000'}, '55'),                      # an NTB the bill was not paid with
+    ({32: '999'}, '55'),                             # another bank
+])
+def test_a_reversal_that_does_not_match_the_payment_is_refused_and_the_bill_stays_paid(
+        pemda, bits, code):
+    pemda.inquiry()
+    payment = pemda.payment(19536, ntb='0719054951')
+    assert forged_reversal(pemda, payment, bits)[39] == code
+    assert pemda.inquiry()[39] == '54'
+    assert payment_rows(pemda.db_url, [SEED_INVOICE]) == {SEED_INVOICE: 1}
+
+
 def unpaid_invoices(tmp_path, count):
     code, out = run_cli(['invoices', '--role', 'pemda', '--conf-dir', str(tmp_path / 'conf.d'),
                          '--data-dir', str(tmp_path / 'data'), '--limit', str(count)])

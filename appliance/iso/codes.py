@@ -42,3 +42,11 @@ RESPONSE_CODES = {OK: 'OK', INVALID_NUMBER: 'invalid number',
                   OTHER_ERROR: 'other error', UNAVAILABLE: 'link down'}
 # What a reversal's answer may say when there was nothing (left) to reverse.
 NOTHING_TO_REVERSE = (ALREADY_PAID, NOT_FOUND)
+# The pemda's refusal of a reversal that matches no live payment, per case
+# (docs/protocol.md, "Reversal"). A bank's SAF takes 54/55 twice as final and
+# retries 51, which only a reversal naming another amount gets.
+REVERSAL_NOT_PAID = ALREADY_PAID          # the bill is not paid, no payment has the NTB
+REVERSAL_UNKNOWN_NTB = NOT_FOUND          # the bill is paid, but under another NTB
+REVERSAL_AMOUNT_DIFFERS = AMOUNT_DIFFERS  # bit 4 is not the amount that payment paid
+REVERSAL_OTHER_SOURCE = NOT_FOUND         # paid at another kd_tp, channel or bank
+REVERSAL_SUPERSEDED = NOT_FOUND           # its STAN's attempt was resent and answered 00 later

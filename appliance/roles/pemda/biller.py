@@ -5,7 +5,12 @@ SISMIOP database.
 Never twice, never lost: a payment is one transaction; a conditional UPDATE of
 the bill's status decides which of several concurrent payments wins; unique
 constraints refuse any double the code might still attempt; a retransmission
-(same invoice, NTB and STAN) gets the first payment's answer again.
+(same invoice and NTB from the same source, whatever its STAN: a forwarder
+sends each with a new one) gets the first payment's answer again.
+
+A reversal undoes only the live payment it matches: invoice, NTB, amount and
+source (docs/protocol.md, "Reversal"); anything else is refused and changes
+nothing.
 """
 
 import json
@@ -22,14 +27,15 @@ from appliance.iso.mask import mask_bits
 from appliance.iso.message import COPY_BITS
 from appliance.roles.pemda.tables import (
     BILL_KEY, LIVE, PAID, REVERSED, UNPAID, Inquiry, PembayaranSppt, Payment, RefKecamatan,
-    RefKelurahan, RefPropinsi, Reversal, Sppt, key_matches)
+    RefKelurahan, RefPropinsi, Resend, Reversal, Sppt, key_matches)
 from appliance.roles.pemda import calc
 from appliance.pbb import profile
 from appliance.roles.pemda.invoice import InvalidInvoice, InvoiceId
 from appliance.errors import Refusal  # noqa: F401
 from appliance.iso.codes import (  # noqa: F401  (bit 39 codes: docs/protocol.md)
     ALREADY_PAID, AMOUNT_DIFFERS, INQUIRY as INQUIRY_CODE, INVALID_NUMBER, NOT_FOUND, OK,
-    OTHER_ERROR, PAYMENT as PAYMENT_CODE, REVERSAL_MTIS)
+    OTHER_ERROR, PAYMENT as PAYMENT_CODE, REVERSAL_AMOUNT_DIFFERS, REVERSAL_MTIS,
+    REVERSAL_NOT_PAID, REVERSAL_OTHER_SOURCE, REVERSAL_SUPERSEDED, REVERSAL_UNKNOWN_NTB)
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +44,11 @@ NTP_TRIES = 20
 # A bill as of now: paid flag, bit 62 text and calc.Amounts; for a payment,
 # also whether an inquiry of it was recorded (None when not asked).
 Priced = namedtuple('Priced', 'paid profile amounts inquired', defaults=(None,))
+
+
+class Mismatch(Refusal):
+    """A request naming one of our payments that does not match it (another
+    amount or source): a typo or a forged request, logged as a warning."""
 
 
 class Biller:
@@ -80,7 +91,9 @@ class Biller:
                 step(request, response)
             response[39] = OK
         except Refusal as refusal:
-            log.info('PBB %s invoice %s refused: %s', request.mti, request.get(61), refusal)
+            level = logging.WARNING if isinstance(refusal, Mismatch) else logging.INFO
+            log.log(level, 'PBB %s invoice %s refused: %s', request.mti, request.get(61),
+                    refusal)
             response[39] = refusal.code
         except Exception:
             log.exception('PBB %s invoice %s failed', request.mti, request.get(61))
@@ -124,7 +137,7 @@ class Biller:
             # Paid before, or by a concurrent payment: perhaps this very one.
             earlier = self._same_payment(invoice, request)
             if earlier is not None:
-                return _repeated(earlier)
+                return self._repeated(earlier, request)
             raise Refusal(ALREADY_PAID, 'bill is paid')
         if priced.amounts.total <= 0:
             raise Refusal(ALREADY_PAID, 'bill owes nothing')
@@ -185,30 +198,69 @@ class Biller:
         raise RuntimeError('no unused NTP found in %d tries' % NTP_TRIES)
 
     def _same_payment(self, invoice, request):
-        """Our earlier Payment with this invoice, NTB and STAN, or None."""
+        """The Payment this request may repeat, or None: the live one with its
+        invoice and NTB, else the one with its invoice, NTB and STAN."""
         row = self.sql.same_payment.execute(self.db, {
             'invoice_id': invoice.text, 'ntb': request.get(48, ''),
             'stan': request.get(11, '')}).fetchone()
         return None if row is None else self.sql.payment(row)
 
+    def _repeated(self, payment, request):
+        """`payment` again, when the request is that very payment; otherwise
+        the refusal that says why not (the bill is paid either way)."""
+        if payment.status != LIVE:
+            raise Refusal(OTHER_ERROR, 'repeat of payment NTP %s, since reversed' % payment.ntp)
+        other = self._other_source(payment, request)
+        if other:
+            raise Mismatch(ALREADY_PAID, 'bill is paid with NTB %s, but %s'
+                           % (payment.ntb, other))
+        if _amount(request) != payment.amount:
+            raise Mismatch(ALREADY_PAID, 'bill is paid with NTB %s for %d, this payment '
+                           'with that NTB names bit 4 %r' % (payment.ntb, payment.amount,
+                                                             request.get(4)))
+        Resend.insert(payment=payment.id, stan=request.get(11, ''),
+                      created_at=self.clock()).execute(self.db)
+        log.info('PBB payment repeated: invoice %s NTB %s STAN %s answered with NTP %s '
+                 '(booked with STAN %s)', payment.invoice_id, payment.ntb,
+                 request.get(11, ''), payment.ntp, payment.stan)
+        return payment
 
     # Reversal -------------------------------------------------------------
 
     def _reversal(self, request, response):
+        """Undo the live payment the request matches (see _matched); a repeat
+        of a reversal already done answers 00 again and changes nothing."""
         invoice = _invoice(request)
         with self.db.write_transaction():
             bill = self._bill_row(invoice)
-            payment = self._payment_by_ntb(invoice, request.get(48, ''))
-            if payment is not None and payment.status == REVERSED:
-                # Already undone: a repeated reversal answers as the first did.
-                self._check_origin(payment, request)
-                return
+            payment = self._matched(invoice, bill, request)
+            if payment.status == LIVE:
+                self._undo(invoice, payment, request)
+
+    def _matched(self, invoice, bill, request):
+        """The payment the reversal names by NTB, once its amount and source
+        agree; a Refusal naming the first thing that does not."""
+        ntb = request.get(48, '')
+        payment = self._payment_by_ntb(invoice, ntb)
+        if payment is None:
             if bill['status_pembayaran_sppt'] != PAID:
-                raise Refusal(ALREADY_PAID, 'reversal of an unpaid bill')
-            if payment is None:
-                raise Refusal(NOT_FOUND, 'no payment with NTB %r' % request.get(48))
-            self._check_origin(payment, request)
-            self._undo(invoice, payment, request)
+                raise Refusal(REVERSAL_NOT_PAID, 'reversal of an unpaid bill: no payment '
+                              'with NTB %r' % ntb)
+            raise Refusal(REVERSAL_UNKNOWN_NTB, 'the bill is paid, but no payment with '
+                          'NTB %r' % ntb)
+        if _amount(request) != payment.amount:
+            raise Mismatch(REVERSAL_AMOUNT_DIFFERS, 'reversal bit 4 %r, payment NTP %s was '
+                           'for %d' % (request.get(4), payment.ntp, payment.amount))
+        other = self._other_source(payment, request)
+        if other:
+            raise Mismatch(REVERSAL_OTHER_SOURCE, 'payment NTP %s: %s' % (payment.ntp, other))
+        if payment.status == LIVE:
+            self._check_not_superseded(payment, request)
+            if bill['status_pembayaran_sppt'] != PAID:
+                # Only by hand: our live payment says paid, SISMIOP says not.
+                raise Refusal(REVERSAL_NOT_PAID, 'payment NTP %s is live but the bill is '
+                              'not paid' % payment.ntp)
+        return payment
 
     def _payment_by_ntb(self, invoice, ntb):
         """The live Payment with this NTB, else the latest reversed one, else None."""
@@ -218,17 +270,30 @@ class Biller:
         live = [p for p in payments if p.status == LIVE]
         return (live or payments or [None])[-1]
 
-    def _check_origin(self, payment, request):
-        """55 unless the reversal comes from where the payment came from."""
+    def _check_not_superseded(self, payment, request):
+        """55 for the reversal of an attempt the bank heard 00 for again later
+        under another STAN: its queue reverses a resend it thought lost, while
+        the newer attempt was answered 00 and stands. A STAN no attempt had (a
+        teller's) says nothing; the newest attempt's may reverse."""
+        stan = request.get(11, '')
+        attempts = [payment.stan] + [row.stan for row in Resend.select(Resend.stan).where(
+            Resend.payment == payment.id).order_by(Resend.id).execute(self.db)]
+        if stan in attempts and stan != attempts[-1]:
+            raise Refusal(REVERSAL_SUPERSEDED, 'payment NTP %s was answered again to STAN '
+                          '%s after STAN %s: it stands' % (payment.ntp, attempts[-1], stan))
+
+    def _other_source(self, payment, request):
+        """Why `request` does not come from where `payment` came from, or ''.
+        Judged on what the request carries: the seed's reversal has no bit 18
+        (nor 32, 42, 43), so a field it lacks is no mismatch."""
         place = self.settings.kd_tp.match(request)
         if place is not None and place != payment.kd_tp:
-            raise Refusal(NOT_FOUND, 'payment made at kd_tp %s, reversal from %s'
-                          % (payment.kd_tp, place))
+            return 'paid at kd_tp %s, this request is from kd_tp %s' % (payment.kd_tp, place)
         for bit, recorded in ((18, payment.channel), (32, payment.bank)):
             sent = (request.get(bit) or '').strip()
             if sent and recorded and sent != recorded:
-                raise Refusal(NOT_FOUND, 'payment came with bit %d %r, reversal with %r'
-                              % (bit, recorded, sent))
+                return 'paid with bit %d %r, this request has %r' % (bit, recorded, sent)
+        return ''
 
     def _undo(self, invoice, payment, request):
         now = self.clock()
@@ -308,10 +373,12 @@ class _Queries:
                                  Inquiry.amount, Inquiry.created_at)}),
             model_fields(Inquiry))
         status = Sppt.status_pembayaran_sppt
-        # The claim also looks for the payment a request repeats (by the
-        # unique invoice, NTB and STAN), sparing a fresh payment that lookup.
+        # The claim also looks for the payment a request repeats, sparing a
+        # fresh payment that lookup: the live one with its invoice and NTB (a
+        # forwarder resends with a new STAN), or, reversed since, the one with
+        # its invoice, NTB and STAN (the unique index serves both).
         same = ((Payment.invoice_id == param('invoice_id')) & (Payment.ntb == param('ntb'))
-                & (Payment.stan == param('stan')))
+                & ((Payment.status == LIVE) | (Payment.stan == param('stan'))))
         self.mark_paid = Prepared(db, Sppt.update({status: param('paid')}).where(
             key_matches(Sppt, key) & ((status != param('paid')) | status.is_null())
             & ~fn.EXISTS(Payment.select(SQL('1')).where(same))))
@@ -338,7 +405,9 @@ class _Queries:
              if field is not Payment.reversed_at}), model_fields(Payment),
             suffix=' ON CONFLICT (%s) DO NOTHING' % quoted(db, Payment.ntp))
         self._payment_fields = tuple(Payment._meta.sorted_fields)
-        self.same_payment = Prepared(db, Payment.select(*self._payment_fields).where(same))
+        # The live payment first: it is the newest of an invoice's payments.
+        self.same_payment = Prepared(db, Payment.select(*self._payment_fields).where(same)
+                                     .order_by(Payment.id.desc()).limit(1))
 
     def _bill_query(self, key):
         paid = PembayaranSppt.jml_sppt_yg_dibayar
@@ -419,14 +488,6 @@ def _amount(request):
 
 def _amount_field(value):
     return '%012d' % value
-
-
-def _repeated(payment):
-    if payment.status != LIVE:
-        raise Refusal(OTHER_ERROR, 'repeat of payment NTP %s, since reversed' % payment.ntp)
-    log.info('PBB payment repeated: invoice %s NTB %s STAN %s answered with NTP %s',
-             payment.invoice_id, payment.ntb, payment.stan, payment.ntp)
-    return payment
 
 
 def _ntp_digits():

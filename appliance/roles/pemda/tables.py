@@ -180,4 +180,17 @@ class Reversal(Model):
         table_name = 'iso8583d_reversal'
 
 
-RECORD_MODELS = (Inquiry, Payment, Reversal)
+class Resend(Model):
+    """A payment sent again (a forwarder resends under a new STAN) and
+    answered with its NTP once more. The newest STAN that heard 00 is the
+    attempt the bank stands by: a reversal of an earlier one is refused."""
+    id = AutoField()
+    payment = ForeignKeyField(Payment, column_name='payment_id', index=True)
+    stan = CharField(6, default='')
+    created_at = DateTimeField()
+
+    class Meta:
+        table_name = 'iso8583d_payment_resend'
+
+
+RECORD_MODELS = (Inquiry, Payment, Reversal, Resend)
