@@ -69,5 +69,6 @@ class BankLink(HostModule):
         for route in self._routes():
             url = linkaja.db_url(route)
             self._tables(self.appliance.database(url))
-            done.append('[web_%s] LinkAja tables ready in %s' % (route.name, mask_url(url)))
+            done.append('[web_%s] LinkAja tables ready in %s' % (
+                route.name, mask_url(self.appliance.db_url(url))))
         return '; '.join(done) or None

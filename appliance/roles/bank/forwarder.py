@@ -161,7 +161,8 @@ class ForwarderModule(HostModule):
     def initdb(self, demo):
         from appliance.store.db import mask_url
         create_tables(self._database())
-        return 'forwarder tables ready in %s' % mask_url(self._option('db_url'))
+        return 'forwarder tables ready in %s' % mask_url(self.appliance.db_url(
+            self._option('db_url')))
 
     # -- requests --------------------------------------------------------------
 
