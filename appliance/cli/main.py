@@ -10,7 +10,7 @@ from appliance.runtime import config, logsetup
 from appliance.runtime.config import ConfigError
 from appliance.runtime.registry import ROLES
 from appliance.cli.settings import EXIT_CONFIG, load_settings, settings_or_none
-from appliance.cli.seed import warn_unused
+from appliance.cli.sections import init_main, warn_unused
 
 EXIT_OK, EXIT_FATAL = 0, 1
 
@@ -143,7 +143,7 @@ def main(argv=None):
             raise ConfigError('names only a database, for --initdb (the seed\'s '
                               'iso8583-pbb.ini); a daemon needs host_ sections',
                               settings.main.source, 'main')
-        warn_unused(settings, 'iso8583d', args.initdb)
+        warn_unused(settings, 'iso8583d', reads_main=args.initdb)
         logsetup.setup(settings)
     except ConfigError as e:
         print('iso8583d: configuration error: %s' % e, file=sys.stderr)
@@ -160,7 +160,6 @@ def _initdb(appliance, settings, demo):
     """--initdb: [main]'s biller tables (the seed's iso8583-pbb.ini), then the hosts'."""
     if settings.main is not None:
         import logging
-        from appliance.cli.seed import init_main
         log = logging.getLogger('iso8583d')
         try:
             log.info('%s', init_main(settings, demo))

@@ -24,6 +24,7 @@ import sys
 from appliance.runtime import config
 from appliance.runtime.config import ConfigError, resolve_db_url
 from appliance.runtime.registry import lookup
+from appliance.cli.sections import init_main, warn_unused
 from appliance.cli.settings import EXIT_CONFIG, default_data_dir, load_settings
 
 EXIT_OK, EXIT_FATAL = 0, 1
@@ -55,27 +56,6 @@ def _argv(argv):
 
 # -- [main]: the biller's tables ------------------------------------------------
 
-def init_main(settings, demo):
-    """Create the tables of [main]'s biller module at its db_url; the line
-    saying what was done. ConfigError for a module that keeps no such tables;
-    any other exception when the database cannot be opened or written."""
-    from appliance.roles.pemda.module import BillerModule, init_tables
-    from appliance.store.db import mask_url, open_as_owner
-    main = settings.main
-    if lookup(main.module).factory is not BillerModule:
-        raise ConfigError('module %s keeps no biller tables; [main] names a biller module '
-                          '(opensipkd.iso8583.bjb.pbb.bogor_kota, opensipkd.iso8583.bjb.pbb)'
-                          % main.module, main.source, 'main', 'module')
-    url = resolve_db_url(main.db_url, settings.data_dir)
-    db = open_as_owner(url)
-    try:
-        init_tables(db, demo)
-    finally:
-        db.close()
-    return '[main] %s: SISMIOP and record tables%s ready in %s' % (
-        main.module, ' and demo bills' if demo else '', mask_url(url))
-
-
 def _one_line(error):
     return ' '.join(str(error).split())
 
@@ -92,7 +72,7 @@ def pbb_initdb(argv=None):
         settings = config.load(None, [args.file], args.data_dir or default_data_dir())
         if settings.main is None:
             raise ConfigError('no [main] section (module = ..., db_url = ...)', args.file)
-        warn_unused(settings, prog, initdb=True)
+        warn_unused(settings, prog, reads_main=True)
         if settings.hosts:
             print('%s: warning: %s: the host_ sections are left alone (iso8583d --initdb '
                   'FILE creates their tables too)' % (prog, args.file), file=sys.stderr)
@@ -150,11 +130,10 @@ def _host_tables(prog, args, module):
             raise ConfigError('no host_ section with module %s (%s)' % (
                 module, ', '.join(n for n in lookup(module).aliases)),
                 ', '.join(settings.files) or config.PRESET_SOURCE % args.role)
-        warn_unused(settings, prog, initdb=True)
+        warn_unused(settings, prog, reads_main=False)
     except ConfigError as e:
         print('%s: configuration error: %s' % (prog, e), file=sys.stderr)
         return EXIT_CONFIG
-    os.makedirs(settings.data_dir, exist_ok=True)
 
     def report(level, line):
         print(line if level < logging.ERROR else '%s: %s' % (prog, line),
@@ -172,35 +151,6 @@ def _table_parser(prog, description):
                         'iso8583d (default: $ISO8583D_DATA_DIR, %s when it exists, else '
                         '~/.local/share/iso8583d)' % config.DEFAULT_DATA_DIR)
     return p
-
-
-# -- sections a command reads but does not act on ----------------------------------
-
-def unused_sections(settings, initdb):
-    """(source, section, why) of the sections this run leaves alone: a
-    [module_...] no host uses, and [main] when the daemon runs (only the
-    table commands read it)."""
-    used = {h.module for h in settings.hosts}
-    found = []
-    for section in sorted({s for s, _ in settings.values}):
-        source = _section_source(settings, section)
-        if section.startswith('module_') and lookup(section[len('module_'):]).name not in used:
-            found.append((source, section, 'no host_ section uses this module'))
-        elif section == 'main' and not initdb:
-            found.append((source, section, 'only --initdb reads it (the tables of its '
-                                           'db_url); the daemon does not'))
-    return found
-
-
-def _section_source(settings, section):
-    return next(src for (s, _), src in sorted(settings.origin.items()) if s == section)
-
-
-def warn_unused(settings, prog, initdb):
-    """A warning on stderr for each section this run leaves alone."""
-    for source, section, why in unused_sections(settings, initdb):
-        print('%s: warning: %s: [%s] is ignored: %s' % (prog, source, section, why),
-              file=sys.stderr)
 
 
 COMMANDS = {
