@@ -180,3 +180,14 @@ def test_linkaja_client_at_the_banks_port_as_the_seed_readme_typed_it_says_where
     assert ("Gagal thread 1: HTTP 404: nothing serves %s; LinkAja is the aggregator's "
             "[web_linkaja] route (port 7001 in the seed's test-agratek.ini, not the bank's "
             "7000)" % url) in out, out
+
+
+def test_iso8583d_warns_that_a_daemon_leaves_a_main_section_beside_its_hosts_alone(tmp_path):
+    ini = seed_config('test-pemda.ini', tmp_path, tmp_path)
+    with open(ini, 'a') as f:
+        f.write('\n[main]\nmodule = %s\ndb_url = sqlite:///pbb.db\n' % BILLER)
+    code, out = run_cli(['--check-config', '--data-dir', str(tmp_path / 'data'), ini])
+    assert code == 0, out
+    assert out.splitlines()[0] == (
+        'iso8583d: warning: %s: [main] is ignored: only iso8583d --initdb and '
+        'iso8583_bjb_pbb_initdb read it (to create the tables at its db_url)' % ini)

@@ -131,6 +131,12 @@ def main(argv=None):
         _parser().error('--demo goes with --initdb')
     try:
         settings = load_settings(args)
+        if settings.main is not None and not settings.hosts and not (
+                args.initdb or args.print_config):
+            raise ConfigError('names only a database, for --initdb (the seed\'s '
+                              'iso8583-pbb.ini); a daemon needs host_ sections',
+                              settings.main.source, 'main')
+        warn_unused(settings, 'iso8583d', reads_main=args.initdb)
         if args.check_config:
             print('configuration OK: role %s, %d host(s), %d web route(s), from %s' % (
                 settings.role, len(settings.hosts), len(settings.routes),
@@ -139,11 +145,6 @@ def main(argv=None):
         if args.print_config:
             config.print_config(settings, sys.stdout)
             return EXIT_OK
-        if settings.main is not None and not settings.hosts and not args.initdb:
-            raise ConfigError('names only a database, for --initdb (the seed\'s '
-                              'iso8583-pbb.ini); a daemon needs host_ sections',
-                              settings.main.source, 'main')
-        warn_unused(settings, 'iso8583d', reads_main=args.initdb)
         logsetup.setup(settings)
     except ConfigError as e:
         print('iso8583d: configuration error: %s' % e, file=sys.stderr)
