@@ -191,3 +191,14 @@ def test_iso8583d_warns_that_a_daemon_leaves_a_main_section_beside_its_hosts_alo
     assert out.splitlines()[0] == (
         'iso8583d: warning: %s: [main] is ignored: only iso8583d --initdb and '
         'iso8583_bjb_pbb_initdb read it (to create the tables at its db_url)' % ini)
+
+
+def test_init_db_linkaja_with_a_database_it_cannot_open_names_it_in_one_line(pg_url, tmp_path):
+    ini = seed_config('test-agratek.ini', tmp_path, tmp_path, [
+        ('postgresql://user:pass@localhost/db', 'postgresql://nobody:s3cret@127.0.0.1/no_db')])
+    code, out, err = command('init_db_linkaja', ini, cwd=tmp_path, data_dir=tmp_path)
+    assert code == 1 and out == ''
+    assert err.count('\n') == 1, err
+    assert err.startswith('init_db_linkaja: [host_bjb] cannot create tables: [web_linkaja] '
+                          'postgresql://nobody:***@127.0.0.1/no_db: '), err
+    assert 's3cret' not in err
