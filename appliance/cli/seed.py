@@ -114,6 +114,7 @@ def linkaja_initdb(argv=None):
     p = _table_parser(prog, 'Create the LinkAja records tables at the db_url of each '
                             "[web_...] LinkAja route (the aggregator's file).")
     p.add_argument('files', nargs=1, metavar='FILE.ini', help="e.g. the seed's test-agratek.ini")
+    p.set_defaults(conf_dir=None)
     return _host_tables(prog, p.parse_args(_argv(argv)), AGGREGATOR_BANK)
 
 
@@ -121,10 +122,9 @@ def _host_tables(prog, args, module):
     """Settings as iso8583d reads them; only `module`'s hosts create tables."""
     from appliance.runtime.app import Appliance
     args.role = None
-    files = args.files or config.config_files(getattr(args, 'conf_dir', ''))
-    if not files and module == FORWARDER:
-        args.role = 'bank'          # nothing configured: the bank's preset, as iso8583d
     try:
+        if not (args.files or config.config_files(args.conf_dir)):
+            args.role = 'bank'      # nothing configured: the bank's preset, as iso8583d
         settings = load_settings(args)
         if not any(h.module == module for h in settings.hosts):
             raise ConfigError('no host_ section with module %s (%s)' % (
