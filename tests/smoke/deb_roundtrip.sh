@@ -113,9 +113,12 @@ done
 ok "chroot: the shipped /etc/iso8583d/conf.d is valid for pemda, bank, aggregator"
 
 # A pemda as the iso8583d user: a database in /var/lib/iso8583d, nobody to connect to.
-port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() { /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+admin_port=$(free_port)     # not [admin]'s 7002: other daemons on this host may hold it
 mkdir -p "$root/tmp/pemda.d"
 sed -e 's/^#\([^ #]\)/\1/' -e 's/^#\(    bit\)/\1/' -e "s/^port = 10002/port = $port/" \
+    -e "s/^port = 7002/port = $admin_port/" \
     -e 's|^db_url = .*|db_url = sqlite:///pemda.db|' -e 's/^#*demo = false/demo = true/' \
     "$root/etc/iso8583d/conf.d/10-pemda.ini" >"$root/tmp/pemda.d/10-pemda.ini"
 chmod -R a+rX "$root/tmp/pemda.d"
