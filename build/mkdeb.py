@@ -9,6 +9,8 @@ Staged tree (build/deb/root), packed by `dpkg-deb --root-owner-group --build`:
 
   /usr/bin/iso8583d                       the one-file executable (never stripped)
   /usr/bin/iso8583d-client -> iso8583d    same binary; it dispatches on its name
+  /usr/bin/iso8583, iso8583_web_client, ... -> iso8583d
+                                          the seed's command names (SEED_COMMANDS)
   /etc/iso8583d/conf.d/*.ini              conf.d/ of the repository, as conffiles
   /lib/systemd/system/iso8583d@.service   template unit, one instance per role
   /usr/share/doc/iso8583d/                copyright, changelog.gz
@@ -36,6 +38,18 @@ PACKAGE = 'iso8583d'
 DEFAULT_MAINTAINER = 'iso8583d maintainers <iso8583d@example.org>'
 # What the maintainer scripts run: groupadd/useradd (postinst).
 SCRIPT_DEPENDS = ['passwd']
+
+
+# The seed's (iso8583-web's) command names: symlinks to the binary, which runs
+# appliance.cli.seed.COMMANDS[name] (build/entry.py); name -> its manual page.
+SEED_COMMANDS = {
+    'iso8583': 'iso8583d',
+    'iso8583_web_client': 'iso8583d-client',
+    'iso8583_web_client_linkaja': 'iso8583d-client',
+    'iso8583_bjb_pbb_initdb': 'iso8583d',
+    'iso8583_bjb_pbb_test_aggregator_initdb': 'iso8583d',
+    'init_db_linkaja': 'iso8583d',
+}
 
 
 class BuildError(Exception):
@@ -258,6 +272,8 @@ def stage(args, version, arch):
 
     install(binary, os.path.join(root, 'usr/bin/iso8583d'), 0o755)
     os.symlink('iso8583d', os.path.join(root, 'usr/bin/iso8583d-client'))
+    for name in SEED_COMMANDS:
+        os.symlink('iso8583d', os.path.join(root, 'usr/bin', name))
 
     conf_src = os.path.join(ROOT, 'conf.d')
     conffiles = []
@@ -290,6 +306,8 @@ def stage(args, version, arch):
     write(os.path.join(man1, 'iso8583d-client.1.gz'), gz(manpage(
         'iso8583d-client', 'teller JSON\\-RPC and LinkAja client and stress tool of iso8583d',
         client_help, version, '.BR iso8583d (1)')))
+    for name, page in SEED_COMMANDS.items():
+        os.symlink(page + '.1.gz', os.path.join(man1, name + '.1.gz'))
 
     for dirpath, dirnames, _ in os.walk(root):
         for d in dirnames:

@@ -35,15 +35,17 @@ def seed_config(name, conf_dir, log_dir, replace=()):
 
 
 class Daemon:
-    """One `python -m appliance` process; its output lines are collected."""
+    """One `python -m appliance` process (or `command`, e.g. an installed
+    console script); its output lines are collected."""
 
-    def __init__(self, args, env=None, name='iso8583d'):
+    def __init__(self, args, env=None, name='iso8583d', command=None, cwd=None):
         self.name = name
         full_env = dict(os.environ)
         full_env.update(env or {})
         full_env.setdefault('PYTHONUNBUFFERED', '1')
+        command = list(command or [sys.executable, '-m', 'appliance'])
         self.proc = subprocess.Popen(
-            [sys.executable, '-m', 'appliance'] + list(args), env=full_env,
+            command + list(args), env=full_env, cwd=cwd,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines = []
         self._reader = gevent.spawn(self._read)

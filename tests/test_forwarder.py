@@ -101,8 +101,11 @@ class Bank:
         if start:
             self.module.start()
 
+    def db_url(self, url):
+        return config.resolve_db_url(url, self.settings.data_dir)
+
     def database(self, url, init=None):
-        url = config.resolve_db_url(url, self.settings.data_dir)
+        url = self.db_url(url)
         if url not in self.databases:
             self.databases[url] = open_database(url)
         return self.databases[url]

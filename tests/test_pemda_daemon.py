@@ -192,7 +192,8 @@ def test_initdb_of_the_preset_loads_the_shared_demo_database_once(tmp_path):
     code, out = run_cli(['--role', 'pemda', '--conf-dir', str(conf),
                          '--data-dir', str(tmp_path / 'data'), '--initdb', '--demo'])
     assert code == 0, out
-    lines = [l for l in out.splitlines() if 'ready in sqlite:///pemda.db' in l]
+    url = 'sqlite:///%s' % (tmp_path / 'data' / 'pemda.db')   # where the preset's pemda.db is
+    lines = [l for l in out.splitlines() if 'ready in ' + url in l]
     assert len(lines) == 2, out
-    assert lines[0].endswith('[host_bjb] tables and demo bills ready in sqlite:///pemda.db')
-    assert lines[1].endswith('ready in sqlite:///pemda.db (with host_bjb)')
+    assert lines[0].endswith('[host_bjb] tables and demo bills ready in ' + url)
+    assert lines[1].endswith('ready in %s (with host_bjb)' % url)

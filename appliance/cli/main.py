@@ -10,6 +10,7 @@ from appliance.runtime import config, logsetup
 from appliance.runtime.config import ConfigError
 from appliance.runtime.registry import ROLES
 from appliance.cli.settings import EXIT_CONFIG, load_settings, settings_or_none
+from appliance.cli.sections import init_main, warn_unused
 
 EXIT_OK, EXIT_FATAL = 0, 1
 
@@ -136,6 +137,12 @@ def main(argv=None):
         _parser().error('--demo goes with --initdb')
     try:
         settings = load_settings(args)
+        if settings.main is not None and not settings.hosts and not (
+                args.initdb or args.print_config):
+            raise ConfigError('names only a database, for --initdb (the seed\'s '
+                              'iso8583-pbb.ini); a daemon needs host_ sections',
+                              settings.main.source, 'main')
+        warn_unused(settings, 'iso8583d', reads_main=args.initdb)
         if args.check_config:
             print('configuration OK: role %s, %d host(s), %d web route(s), from %s' % (
                 settings.role, len(settings.hosts), len(settings.routes),
@@ -152,8 +159,27 @@ def main(argv=None):
     from appliance.runtime.app import Appliance
     appliance = Appliance(settings)
     if args.initdb:
-        return appliance.initdb(args.demo)
+        return _initdb(appliance, settings, args.demo)
     return appliance.run()
+
+
+def _initdb(appliance, settings, demo):
+    """--initdb: [main]'s biller tables (the seed's iso8583-pbb.ini), then the hosts'."""
+    if settings.main is not None:
+        import logging
+        log = logging.getLogger('iso8583d')
+        try:
+            log.info('%s', init_main(settings, demo))
+        except ConfigError as e:
+            log.error('configuration error: %s', e)
+            return EXIT_CONFIG
+        except Exception as e:
+            from appliance.store.db import mask_url
+            log.error('[main] cannot create tables in %s: %s', mask_url(
+                config.resolve_db_url(settings.main.db_url, settings.data_dir)),
+                ' '.join(str(e).split()))
+            return EXIT_FATAL
+    return appliance.initdb(demo)
 
 
 def client_main(argv=None):

@@ -20,6 +20,8 @@ def default_data_dir():
 def guess_role(settings):
     """The seed ran without --role; tell the role from the modules in use."""
     mods = {h.module for h in settings.hosts} | {r.module for r in settings.routes}
+    if settings.main is not None:
+        mods.add(settings.main.module)
     if any(m.startswith('pemda') for m in mods):
         return 'pemda'
     if any(m.startswith('aggregator') for m in mods):
@@ -39,7 +41,7 @@ def load_settings(args):
         presets = [(config.PRESET_SOURCE % args.role, role.PRESET)]
     settings = config.load(args.role, files, data_dir, presets)
     if args.role is None:
-        if not settings.hosts:
+        if not settings.hosts and settings.main is None:
             raise ConfigError('the configuration defines no host_ section; '
                               'name a preset with --role')
         settings = config.with_role(settings, guess_role(settings))

@@ -114,7 +114,7 @@ class Agent(Transaction):
         if answer.status != 200 or not lines:
             if self.echo:
                 self.echo('Response %d: %r' % (answer.status, lines))
-            raise HTTPError('HTTP %d' % answer.status if answer.status != 200 else 'empty answer')
+            raise HTTPError(_http_failure(answer.status, self.url))
         parsed = parse_answer(fields['trx_type'], lines[0])
         if self.echo:
             self.echo('Response %d: %r -> %r' % (answer.status, lines, parsed))
@@ -122,6 +122,18 @@ class Agent(Transaction):
         result.tail = lines[0]
         code = parsed['Response Code']
         result.reason = None if code == '00' else 'RC=%s' % code
+
+
+def _http_failure(status, url):
+    """The reason of a non-200 answer. The seed README sends its LinkAja payment
+    and reversal to :7000/linkaja, the bank's teller port, which has no such
+    route: a 404 says where LinkAja is served."""
+    if status == 200:
+        return 'empty answer'
+    if status == 404:
+        return ('HTTP 404: nothing serves %s; LinkAja is the aggregator\'s [web_linkaja] '
+                'route (port 7001 in the seed\'s test-agratek.ini, not the bank\'s 7000)' % url)
+    return 'HTTP %d' % status
 
 
 def transaction(args, invoices, echo):

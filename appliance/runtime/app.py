@@ -49,6 +49,10 @@ class Appliance:
     def module_section(self, module_name):
         return self.settings.module_sections[module_name]
 
+    def db_url(self, url):
+        """`url` as opened: a relative SQLite path is in the data dir."""
+        return resolve_db_url(url, self.settings.data_dir)
+
     def database(self, url, init=None):
         """One open database per URL; `init(db)` runs when SQLite creates the file."""
         from appliance.store.db import open_database
@@ -64,19 +68,27 @@ class Appliance:
 
     # -- lifecycle -----------------------------------------------------------
 
-    def initdb(self, demo):
-        """--initdb: every module creates its tables; exit status."""
-        for host in self.hosts.values():
-            try:
-                done = host.module.initdb(demo)
-            except Exception as e:
-                log.error('[host_%s] cannot create tables: %s', host.name, e)
-                return 1
-            if done:
-                log.info('[host_%s] %s', host.name, done)
-        for db in self.databases.values():
-            db.close()
-        return 0
+    def initdb(self, demo, only=None, report=None):
+        """--initdb: every module (or those whose canonical name is in `only`)
+        creates its tables; each outcome goes to report(level, line), by
+        default the log. The exit status."""
+        report = report or log.log
+        try:
+            for host in self.hosts.values():
+                if only is not None and host.config.module not in only:
+                    continue
+                try:
+                    done = host.module.initdb(demo)
+                except Exception as e:
+                    report(logging.ERROR, '[host_%s] cannot create tables: %s' % (
+                        host.name, ' '.join(str(e).split())))
+                    return 1
+                if done:
+                    report(logging.INFO, '[host_%s] %s' % (host.name, done))
+            return 0
+        finally:
+            for db in self.databases.values():
+                db.close()
 
     def start(self):
         web, admin = self.settings.web, self.settings.admin

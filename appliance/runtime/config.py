@@ -10,6 +10,8 @@ Sections (the seed's format, kept so old files load unchanged):
   web_<name>            one HTTP route (JSON-RPC teller, LinkAja, ...)
   module_<dotted.name>  settings of a host module (e.g. the pemda biller)
   admin                 the status page and metrics (/status, /metrics)
+  main                  the seed's table-creation file (iso8583-pbb.ini): module
+                        and db_url of a biller; read by --initdb, not by the daemon
   loggers, handlers, formatters, logger_*, handler_*, formatter_*
                         passed to logging.config.fileConfig
 
@@ -94,6 +96,12 @@ ADMIN_KEYS = Schema(
     Setting('allowed_ip', t.ip_list, (), 'addresses allowed besides loopback'),
 )
 
+MAIN_KEYS = Schema(
+    Setting('module', t.text, REQUIRED, "the biller module whose tables to create (the "
+            "seed's opensipkd.iso8583.bjb.pbb.bogor_kota)"),
+    Setting('db_url', t.db_url, REQUIRED, 'where to create them'),
+)
+
 
 @dataclass(frozen=True)
 class HostConfig:
@@ -149,6 +157,15 @@ class AdminConfig:
 
 
 @dataclass(frozen=True)
+class MainConfig:
+    """[main] of the seed's iso8583-pbb.ini: which biller's tables to create
+    where (iso8583_bjb_pbb_initdb, iso8583d --initdb)."""
+    module: str               # canonical module name (aliases resolved)
+    db_url: str
+    source: str               # the file it came from
+
+
+@dataclass(frozen=True)
 class Settings:
     role: str
     data_dir: str
@@ -161,6 +178,7 @@ class Settings:
     origin: MappingProxyType  # (section, key) -> file it came from
     values: MappingProxyType  # (section, key) -> raw value, for --print-config
     admin: object = AdminConfig()   # AdminConfig
+    main: object = None             # MainConfig of a [main] section, or None
 
     def host(self, name):
         for host in self.hosts:
@@ -364,6 +382,14 @@ def _module_section(layers, section):
         raise ConfigError(e.message, layers.where(section, e.key), section, e.key) from None
 
 
+def _main(layers):
+    if 'main' not in layers.sections:
+        return None
+    v = _convert(layers, 'main', MAIN_KEYS)
+    entry = _module_entry(layers, 'main', 'module', v['module'], 'host')
+    return MainConfig(module=entry.name, db_url=v['db_url'], source=layers.where('main'))
+
+
 def _logging(layers):
     names = [s for s in layers.sections
              if s in _LOGGING_SECTIONS or s.startswith(_LOGGING_PREFIXES)]
@@ -406,11 +432,12 @@ def load(role, files, data_dir, presets=None):
     """Validate and freeze the configuration.
 
     files: paths read in the given order. presets: (source, text) pairs used
-    as the base layer only when no file defines a host_ section.
+    as the base layer only when no file defines a host_ or a [main] section
+    (a [main] file names the one database it is about).
     """
     layers = _Layers()
     parsed = [(read_file(path), path) for path in files]
-    if not any(s.startswith('host_') for p, _ in parsed for s in p.sections()):
+    if not any(s.startswith('host_') or s == 'main' for p, _ in parsed for s in p.sections()):
         for source, text in presets or ():
             layers.add(_parse(text, source), source)
     for parser, path in parsed:
@@ -452,7 +479,7 @@ def load(role, files, data_dir, presets=None):
         hosts=tuple(hosts.values()), web=web, routes=tuple(routes),
         module_sections=MappingProxyType(sections), logging=_logging(layers),
         origin=MappingProxyType(dict(layers.origin)),
-        values=MappingProxyType(values), admin=admin)
+        values=MappingProxyType(values), admin=admin, main=_main(layers))
 
 
 def with_role(settings, role):

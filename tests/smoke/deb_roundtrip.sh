@@ -72,6 +72,12 @@ ok "system user: $entry"
     fail "/var/lib/iso8583d: $(stat -c '%u:%g %a' "$root/var/lib/iso8583d") (want $uid:$gid 750)"
 ok "/var/lib/iso8583d is iso8583d:iso8583d 750"
 [ "$(readlink "$root/usr/bin/iso8583d-client")" = iso8583d ] || fail "iso8583d-client is not a symlink"
+# The seed's command names: symlinks to the binary, each answering --help as itself.
+for name in iso8583 iso8583_web_client iso8583_web_client_linkaja iso8583_bjb_pbb_initdb \
+            iso8583_bjb_pbb_test_aggregator_initdb init_db_linkaja; do
+    [ "$(readlink "$root/usr/bin/$name")" = iso8583d ] || fail "/usr/bin/$name is not a symlink to iso8583d"
+done
+ok "the seed's commands are symlinks to iso8583d: iso8583, iso8583_web_client(_linkaja), the three initdb"
 conffiles=$(dpkg-query --admindir="$root/var/lib/dpkg" -W -f='${Conffiles}\n' iso8583d | awk 'NF {print $1}')
 [ "$(echo "$conffiles" | wc -l)" -ge 2 ] && echo "$conffiles" | grep -qx /etc/iso8583d/conf.d/10-pemda.ini ||
     fail "conffiles: $conffiles"
@@ -91,6 +97,15 @@ fi
 out=$(in_root env -i PATH=/usr/bin:/bin /usr/bin/iso8583d --version) || fail "--version: $out"
 [ "$out" = "iso8583d $version" ] || fail "--version printed $out"
 ok "chroot: /usr/bin/iso8583d --version -> $out"
+for pair in iso8583:iso8583d iso8583_web_client:iso8583d-client \
+            iso8583_web_client_linkaja:'iso8583d-client linkaja' iso8583_bjb_pbb_initdb:iso8583_bjb_pbb_initdb \
+            iso8583_bjb_pbb_test_aggregator_initdb:iso8583_bjb_pbb_test_aggregator_initdb \
+            init_db_linkaja:init_db_linkaja; do
+    name=${pair%%:*}
+    out=$(in_root env -i PATH=/usr/bin:/bin "$name" --help) || fail "$name --help: $out"
+    grep -q "^usage: ${pair#*:} " <<<"$out" || fail "$name --help: $(head -2 <<<"$out")"
+done
+ok "chroot: the seed's commands run (--help of the command each stands for)"
 for role in pemda bank aggregator; do
     out=$(in_root env -i PATH=/usr/bin:/bin /usr/bin/iso8583d --role "$role" --check-config) ||
         fail "--role $role --check-config: $out"
@@ -98,9 +113,12 @@ done
 ok "chroot: the shipped /etc/iso8583d/conf.d is valid for pemda, bank, aggregator"
 
 # A pemda as the iso8583d user: a database in /var/lib/iso8583d, nobody to connect to.
-port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() { /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+admin_port=$(free_port)     # not [admin]'s 7002: other daemons on this host may hold it
 mkdir -p "$root/tmp/pemda.d"
 sed -e 's/^#\([^ #]\)/\1/' -e 's/^#\(    bit\)/\1/' -e "s/^port = 10002/port = $port/" \
+    -e "s/^port = 7002/port = $admin_port/" \
     -e 's|^db_url = .*|db_url = sqlite:///pemda.db|' -e 's/^#*demo = false/demo = true/' \
     "$root/etc/iso8583d/conf.d/10-pemda.ini" >"$root/tmp/pemda.d/10-pemda.ini"
 chmod -R a+rX "$root/tmp/pemda.d"

@@ -3,7 +3,7 @@ opensipkd.iso8583.bjb.pbb.agratek)."""
 
 from appliance.pbb.request import parse_request_bits
 from appliance.roles.aggregator.preset import SEED_REQUEST_BITS
-from appliance.net.module import HostModule
+from appliance.net.module import Fatal, HostModule
 from appliance.settings.schema import Schema, Setting
 
 
@@ -72,6 +72,10 @@ class BankLink(HostModule):
         done = []
         for route in self._routes():
             url = linkaja.db_url(route)
-            self._tables(self.appliance.database(url))
-            done.append('[web_%s] LinkAja tables ready in %s' % (route.name, mask_url(url)))
+            where = mask_url(self.appliance.db_url(url))
+            try:
+                self._tables(self.appliance.database(url))
+            except Exception as e:
+                raise Fatal('[web_%s] %s: %s' % (route.name, where, e)) from None
+            done.append('[web_%s] LinkAja tables ready in %s' % (route.name, where))
         return '; '.join(done) or None

@@ -165,8 +165,12 @@ class ForwarderModule(HostModule):
 
     def initdb(self, demo):
         from appliance.store.db import mask_url
-        create_tables(self._database())
-        return 'forwarder tables ready in %s' % mask_url(self._option('db_url'))
+        where = mask_url(self.appliance.db_url(self._option('db_url')))
+        try:
+            create_tables(self._database())
+        except Exception as e:
+            raise Fatal('%s: %s' % (where, e)) from None
+        return 'forwarder tables ready in %s' % where
 
     # -- requests --------------------------------------------------------------
 

@@ -80,4 +80,5 @@ class PemdaPeer(HostModule):
         from appliance.store.db import mask_url
         from appliance.roles.bank.journal import create_tables
         create_tables(self._database())
-        return 'journal and SAF tables ready in %s' % mask_url(self._option('db_url'))
+        return 'journal and SAF tables ready in %s' % mask_url(self.appliance.db_url(
+            self._option('db_url')))

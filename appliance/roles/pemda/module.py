@@ -42,7 +42,7 @@ class BillerModule(HostModule):
         section = self.appliance.module_section(self.config.module)
         url = section.biller.db_url
         try:
-            self.database = self.appliance.database(url, init=partial(_init_db,
+            self.database = self.appliance.database(url, init=partial(init_tables,
                                                                       demo=section.demo))
             _check_tables(self.database, url)
         except Fatal:
@@ -63,18 +63,21 @@ class BillerModule(HostModule):
         database = self.appliance.database(section.biller.db_url)
         demo = demo or section.demo
         what = 'tables%s ready in %s' % (' and demo bills' if demo else '',
-                                         mask_url(section.biller.db_url))
+                                         mask_url(self.appliance.db_url(
+                                             section.biller.db_url)))
         # Billers sharing one database (the preset's two) initialise it once.
         done = self.appliance.initialized
         earlier = done.get(id(database))
         if earlier is not None and earlier[1] >= demo:
             return '%s (with host_%s)' % (what, earlier[0])
-        _init_db(database, demo)
+        init_tables(database, demo)
         done[id(database)] = (self.config.name, demo)
         return what
 
 
-def _init_db(database, demo):
+def init_tables(database, demo):
+    """The SISMIOP tables and the biller's records (and the demo bills when
+    `demo`): what --initdb and iso8583_bjb_pbb_initdb create."""
     from appliance.roles.pemda import demo as demo_data
     demo_data.create_tables(database)
     if demo:
