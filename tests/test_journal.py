@@ -7,7 +7,9 @@ import gevent
 import pytest
 
 from appliance.roles.bank import journal as J
+from fixtures.journal_figures import figures
 from appliance.roles.bank import teller
+from appliance.roles.bank.gateway import Gateway
 from appliance.store.db import open_database
 from appliance.net.link import AnswerLost, LinkDown, RequestTimeout
 from appliance.roles.bank.owed import OwedReversals
@@ -115,9 +117,9 @@ def test_an_outcome_recorded_after_the_sweep_does_not_queue_twice(db):
 def test_figures_count_states_and_reversals(db, journal):
     entry = journal.begin('payment', payment(), 'k|1')
     journal.unknown(entry, J.LOST, 'lost', payment())
-    figures = J.figures(db)
-    assert figures['journal'] == {'lost': 1} and figures['saf'] == {'queued': 1}
-    assert (figures['reversals_sent'], figures['reversals_repeated']) == (0, 0)
+    counted = figures(db)
+    assert counted['journal'] == {'lost': 1} and counted['saf'] == {'queued': 1}
+    assert (counted['reversals_sent'], counted['reversals_repeated']) == (0, 0)
 
 
 # -- the teller with the journal ---------------------------------------------
@@ -128,7 +130,7 @@ class ScriptedGateway:
     'slow' (answers after 0.3 s)."""
 
     def __init__(self, journal, script='ok'):
-        self.module = SimpleNamespace(journal=journal)
+        self.journal = journal
         self.script = script
         self.sent = []
         self._stan = 0
@@ -156,7 +158,8 @@ class ScriptedGateway:
 
 def make_teller(gateway):
     route = SimpleNamespace(name='teller', host='kota_bogor', timeout=5.0, options={})
-    return teller.Teller(route, {'kota_bogor': gateway})
+    return teller.Teller(route, {'kota_bogor': Gateway(gateway, journal=gateway.journal,
+                                                       name='kota_bogor')})
 
 
 def test_a_repeated_payment_gets_the_first_answer_without_a_second_0200(journal):

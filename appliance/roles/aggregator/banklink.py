@@ -20,17 +20,13 @@ class BankLink(HostModule):
 
     OPTIONS = {'request_bits': (parse_request_bits, SEED_REQUEST_BITS)}
 
-    journal = None
-    saf = None
-
     @property
     def request_bits(self):
         return dict(self.config.options.get('request_bits') or SEED_REQUEST_BITS)
 
     def _routes(self):
         from appliance.roles.aggregator import linkaja
-        return [r for r in self.settings.routes
-                if r.host == self.config.name and r.module == linkaja.MODULE]
+        return [r for r in self.context.routes if r.module == linkaja.MODULE]
 
     def _tables(self, db):
         from appliance.roles.bank import journal
@@ -46,12 +42,12 @@ class BankLink(HostModule):
         routes = self._routes()
         if not routes:
             return
-        db = self.appliance.database(linkaja.db_url(routes[0]), init=self._tables)
+        db = self.context.database(linkaja.db_url(routes[0]), init=self._tables)
         self._tables(db)
         defaults = {key: default for key, (_, default) in PemdaPeer.OPTIONS.items()}
         timeout = self.config.request_timeout
         self.journal = Journal(db, self.config.name)
-        self.saf = SafQueue(self.journal, self.appliance.hosts[self.config.name], SafSettings(
+        self.saf = SafQueue(self.journal, self.context.link, SafSettings(
             max_attempts=defaults['saf_max_attempts'], max_age=defaults['saf_max_age'],
             retry_interval=defaults['saf_retry_interval'],
             retry_max=defaults['saf_retry_max'], orphan_after=2 * timeout + 30,
@@ -68,6 +64,6 @@ class BankLink(HostModule):
         done = []
         for route in self._routes():
             url = linkaja.db_url(route)
-            self._tables(self.appliance.database(url))
+            self._tables(self.context.database(url))
             done.append('[web_%s] LinkAja tables ready in %s' % (route.name, mask_url(url)))
         return '; '.join(done) or None

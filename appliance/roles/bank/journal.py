@@ -306,22 +306,3 @@ class Journal:
             return SafEntry.select().where(
                 SafEntry.journal_id == journal_id).get_or_none(self.db)
 
-    def pending_reversals(self):
-        with self.db.connection_context():
-            return SafEntry.select().where((SafEntry.host == self.host)
-                                           & (SafEntry.state == QUEUED)).count(self.db)
-
-
-def figures(db):
-    """Counts for reports: journal states, SAF states, reversals sent/repeated."""
-    from peewee import fn
-    with db.connection_context():
-        journal = dict(JournalEntry.select(JournalEntry.state, fn.COUNT(JournalEntry.id))
-                       .group_by(JournalEntry.state).tuples().execute(db))
-        saf = dict(SafEntry.select(SafEntry.state, fn.COUNT(SafEntry.id))
-                   .group_by(SafEntry.state).tuples().execute(db))
-        sent = SafEntry.select().where(SafEntry.attempts > 0).count(db)
-        repeated = SafEntry.select(fn.SUM(SafEntry.attempts - 1)).where(
-            SafEntry.attempts > 1).scalar(db) or 0
-    return {'journal': journal, 'saf': saf, 'reversals_sent': sent,
-            'reversals_repeated': int(repeated)}

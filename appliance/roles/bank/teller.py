@@ -54,7 +54,9 @@ import gevent
 from gevent import GreenletExit
 
 from appliance.http.jsonrpc import Dispatcher, InvalidParams
-from appliance.net.link import AnswerLost, LinkDown, LinkError, RequestTimeout
+from appliance.errors import LinkDown
+from appliance.net.outcome import (
+    LINK_DOWN as LINK_DOWN_OUTCOME, LOST as LOST_OUTCOME, TIMEOUT as TIMEOUT_OUTCOME)
 from appliance.pbb.request import (
     MAX_AMOUNT, TELLER_DEFAULTS, RequestBuilder, parse_request_bits)
 from appliance.http.server import View, json_response
@@ -74,8 +76,9 @@ OPTIONS = {'request_bits': (parse_request_bits, None)}
 log = logging.getLogger('iso8583d.teller')
 
 
-def make_view(route, gateways, builder=None):
-    """The view of one teller route; `gateways` maps host names to links."""
+def make_view(route, gateways, builder=None, open_database=None):
+    """The view of one teller route; `gateways` maps host names to their
+    appliance.roles.bank.gateway.Gateway (the teller opens no database)."""
     teller = Teller(route, gateways, builder)
     dispatcher = Dispatcher({'inquiry': teller.inquiry, 'payment': teller.payment,
                              'reversal': teller.reversal})
@@ -100,8 +103,7 @@ class Teller:
         self.gateway = gateways[route.host]
         self.timeout = route.timeout
         self.builder = builder or RequestBuilder(_defaults(route.options))
-        # The bank.pemda host module keeps the journal (None: no journal).
-        self.journal = getattr(getattr(self.gateway, 'module', None), 'journal', None)
+        self.journal = self.gateway.journal     # None: the host keeps no journal
 
     def inquiry(self, params):
         invoice_id = _invoice_id(params)
@@ -124,26 +126,30 @@ class Teller:
                                                                   stan))
 
     def _exchange(self, build, stan=None):
-        """Send build(stan) to the host and turn the outcome into a result."""
+        """Send build(stan) to the host (no journal) and turn the outcome into a result."""
         try:
-            answer = self.gateway.send(build(stan or self.gateway.next_stan()),
-                                       self.timeout)
-        except LinkDown:
+            msg = build(stan or self.gateway.next_stan())
+        except LinkDown:            # every STAN in flight
             return self._failed(LINK_DOWN, 'link %s is down' % self.host)
-        except AnswerLost as e:
-            return self._failed(TIMED_OUT, '%s; the outcome is unknown' % e)
-        except RequestTimeout:
-            return self._failed(TIMED_OUT, 'no answer from %s %s' % (
-                self.host, _within(self.timeout)))
-        except LinkError as e:
-            return self._failed(NOT_SENT, 'request not sent to %s: %s' % (self.host, e))
-        data = {str(bit): value for bit, value in answer.sorted_bits().items()}
-        return {'code': OK, 'message': 'OK', 'data': data}
+        outcome = self.gateway.exchange(msg, self.timeout)
+        if not outcome.answered:
+            return self._failed(*self._not_answered(outcome))
+        return _result(outcome.answer)
+
+    def _not_answered(self, outcome):
+        """(code, message) of an outcome without an answer."""
+        if outcome.kind == LINK_DOWN_OUTCOME:
+            return LINK_DOWN, 'link %s is down' % self.host
+        if outcome.kind == LOST_OUTCOME:
+            return TIMED_OUT, '%s; the outcome is unknown' % outcome.error
+        if outcome.kind == TIMEOUT_OUTCOME:
+            return TIMED_OUT, 'no answer from %s %s' % (self.host, _within(self.timeout))
+        return NOT_SENT, 'request not sent to %s: %s' % (self.host, outcome.error)
 
     def _journalled(self, kind, msg, idem_key=None):
         """Send a payment or reversal with the journal: written before it goes
         out, updated with its outcome; an unknown outcome queues a reversal."""
-        from appliance.roles.bank.journal import Duplicate, LOST, MALFORMED, TIMEOUT, CUT
+        from appliance.roles.bank.journal import Duplicate, MALFORMED, CUT
         journal = self.journal
         try:
             entry = journal.begin(kind, msg, idem_key)
@@ -155,27 +161,22 @@ class Teller:
             return self._failed(NOT_SENT, 'request not sent to %s: the journal is '
                                           'unavailable' % self.host)
         try:
-            answer = self.gateway.send(msg, self.timeout)
-        except LinkDown:
-            return self._unsent(entry, LINK_DOWN, 'link %s is down' % self.host)
-        except AnswerLost as e:
-            return self._unknown(entry, LOST, msg, '%s; the outcome is unknown' % e)
-        except RequestTimeout:
-            return self._unknown(entry, TIMEOUT, msg, 'no answer from %s %s' % (
-                self.host, _within(self.timeout)))
-        except LinkError as e:
-            return self._unsent(entry, NOT_SENT, 'request not sent to %s: %s' % (
-                self.host, e))
+            outcome = self.gateway.exchange(msg, self.timeout)
         except GreenletExit:
             # Cut by a stop: the outcome is unknown, the reversal must persist.
             self._unknown(entry, CUT, msg, 'stopped while waiting for %s' % self.host)
             raise
+        if not outcome.answered:
+            code, message = self._not_answered(outcome)
+            if outcome.unknown:     # journal states timeout and lost are the outcome's
+                return self._unknown(entry, outcome.kind, msg, message)
+            return self._unsent(entry, code, message)
+        answer = outcome.answer
         code = answer.get(39)
         if not (isinstance(code, str) and len(code) == 2) or answer.get(11) != msg.get(11):
             return self._unknown(entry, MALFORMED, msg, 'malformed answer from %s (bit 39 '
                                  '%r); the outcome is unknown' % (self.host, code))
-        data = {str(bit): value for bit, value in answer.sorted_bits().items()}
-        result = {'code': OK, 'message': 'OK', 'data': data}
+        result = _result(answer)
         try:
             journal.answered(entry, code, result)
         except Exception as e:
@@ -215,7 +216,7 @@ class Teller:
 
     def _unknown(self, entry, state, msg, message):
         try:
-            saf = self.journal.unknown(entry, state, message, msg)
+            saf = self.gateway.reverse_unknown(msg, state, entry=entry, message=message)
         except Exception as e:
             log.error('[web_%s] journal entry %d not updated: %s', self.route_name,
                       entry, e)
@@ -243,6 +244,12 @@ class Teller:
     def _failed(self, code, message):
         log.warning('[web_%s] %s', self.route_name, message)
         return {'code': code, 'message': message, 'data': {}}
+
+
+def _result(answer):
+    """The teller's result of an answer: every bit by number."""
+    data = {str(bit): value for bit, value in answer.sorted_bits().items()}
+    return {'code': OK, 'message': 'OK', 'data': data}
 
 
 def _defaults(options):
