@@ -114,6 +114,26 @@ def test_an_outcome_recorded_after_the_sweep_does_not_queue_twice(db):
     assert len(rows(db, J.SafEntry)) == 1
 
 
+def test_an_answer_after_the_sweep_is_not_recorded(db):
+    clock = [1000.0]
+    journal = J.Journal(db, 'kota_bogor', clock=lambda: clock[0])
+    entry = journal.begin('payment', payment(), 'k|1')
+    clock[0] += 100
+    journal.sweep(older_than=30)
+    assert journal.answered(entry, '00', {'code': 0}) is False
+    assert [r.state for r in rows(db, J.JournalEntry)] == ['orphaned']
+
+
+def test_a_journal_table_from_before_the_reversal_link_gets_its_column(db, journal):
+    with db.connection_context():
+        db.execute_sql('ALTER TABLE iso8583d_journal DROP COLUMN payment_id')
+    J.create_tables(db)
+    paid = journal.begin('payment', payment(), 'k|1')
+    reversal = journal.begin('reversal', payment(), payment_id=paid)
+    assert [r.payment_id for r in rows(db, J.JournalEntry)] == [None, paid]
+    assert reversal == paid + 1
+
+
 def test_figures_count_states_and_reversals(db, journal):
     entry = journal.begin('payment', payment(), 'k|1')
     journal.unknown(entry, J.LOST, 'lost', payment())
@@ -219,11 +239,14 @@ def test_a_payment_that_was_never_sent_may_be_sent_again_with_the_same_ntb(db, j
 
 
 def test_a_timed_out_teller_reversal_is_queued_for_repetition(db, journal):
-    t = make_teller(ScriptedGateway(journal, 'timeout'))
-    result = t.reversal(dict(PAYMENT, stan='054237'))
+    gateway = ScriptedGateway(journal)
+    t = make_teller(gateway)
+    stan = t.payment(PAYMENT)['data']['11']         # the payment it reverses
+    gateway.script = 'timeout'
+    result = t.reversal(dict(PAYMENT, stan=stan))
     assert result['code'] == 68 and 'reversal queued' in result['message']
     (saf,) = rows(db, J.SafEntry)
-    assert saf.stan == '054237' and J.loaded(saf.request).mti == '0400'
+    assert saf.stan == stan and J.loaded(saf.request).mti == '0400'
 
 
 def test_with_the_journal_unreachable_a_payment_is_not_sent(tmp_path):

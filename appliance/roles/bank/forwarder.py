@@ -25,6 +25,8 @@ Codes the forwarder answers itself (bit 39):
     33  bit 61 does not start with four digits
     55  no route for the invoice prefix (logged as a warning); or a reversal
         of a payment this forwarder never forwarded
+    51  a reversal whose amount (bit 4) is not the amount of the payment it
+        names: refused here, never sent to the pemda
     91  the pemda could not be asked or did not answer: its link is down
         (answered at once), its host is not configured, too many requests
         are in flight, or no answer within `forward_timeout` seconds / the
@@ -49,7 +51,8 @@ from appliance.net.outcome import LINK_DOWN, LOST, NOT_SENT, TIMEOUT
 from appliance.store.schema import create
 from appliance.net.module import Fatal, HostModule
 from appliance.iso.codes import (  # noqa: F401
-    INQUIRY, INVALID_NUMBER, NOT_FOUND, OK, OTHER_ERROR, PAYMENT, REVERSAL_MTIS, UNAVAILABLE)
+    AMOUNT_DIFFERS, INQUIRY, INVALID_NUMBER, NOT_FOUND, OK, OTHER_ERROR, PAYMENT,
+    REVERSAL_MTIS, UNAVAILABLE)
 
 log = logging.getLogger('iso8583d.forwarder')
 
@@ -62,6 +65,7 @@ SENT = 'sent'               # written before the send; not known yet
 ANSWERED = 'answered'       # target_code holds the pemda's bit 39
 NO_ROUTE = 'no route'       # nothing sent
 NO_HOST = 'no host'
+REFUSED = 'refused'         # a reversal that does not match its payment: not sent
 # LINK_DOWN, NOT_SENT (busy, STAN in flight), TIMEOUT, LOST: the link's
 # outcomes (appliance.net.outcome).
 MALFORMED = 'malformed'     # answered without bit 39 (or the answer not recorded)
@@ -207,6 +211,13 @@ class ForwarderModule(HostModule):
                          outcome=NO_ROUTE, reply_code=NOT_FOUND,
                          payment_id=payment.id if payment else None)
             return _answer(request, NOT_FOUND)
+        if _amount(payment.amount) != _amount(request.get(4)):
+            log.warning('[host_%s] reversal refused: amount %s is not the amount of payment '
+                        '%d (%s); answered %s', self.config.name, request.get(4), payment.id,
+                        payment.amount, AMOUNT_DIFFERS)
+            self._record(request, payment.target, '', outcome=REFUSED,
+                         reply_code=AMOUNT_DIFFERS, payment_id=payment.id)
+            return _answer(request, AMOUNT_DIFFERS)
         return self._send(request, payment.target, stan=payment.target_stan,
                           payment_id=payment.id)
 
@@ -333,6 +344,12 @@ class ForwarderModule(HostModule):
             self._update(row, outcome=CUT)
             self._queue_reversal(self.gateways.get(row.target),
                                  _loaded(row.request), CUT)
+
+
+def _amount(text):
+    """Bit 4 as a number (None when it is not one): 19536 and 000000019536 match."""
+    text = (text or '').strip()
+    return int(text) if text.isascii() and text.isdigit() else None
 
 
 def _is_payment(request):
