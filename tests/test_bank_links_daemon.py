@@ -21,7 +21,19 @@ from peers import FakePeer
 INVOICE = '3271010001007002701995'
 NTB = '0719062100'
 
+# The forwarder's host comes first, as the seed's bank-agratek.ini sorts
+# before test-bank.ini: its pemda host's SAF queue exists only once every
+# module has started.
 BANK_INI = """
+[host_agratek]
+ip = 127.0.0.1
+port = {agratek}
+listen = true
+streamer = bjb
+module = opensipkd.iso8583.bjb.pbb.test_aggregator
+db_url = {forwarder}
+host = 3271:kota_bogor
+
 [host_kota_bogor]
 ip = 127.0.0.1
 port = {pemda}
@@ -32,15 +44,6 @@ request_timeout = 10
 db_url = {journal}
 saf_orphan_after = 1
 saf_retry_interval = 0.2
-
-[host_agratek]
-ip = 127.0.0.1
-port = {agratek}
-listen = true
-streamer = bjb
-module = opensipkd.iso8583.bjb.pbb.test_aggregator
-db_url = {forwarder}
-host = 3271:kota_bogor
 
 [web]
 port = {web}
@@ -90,10 +93,10 @@ class FakeAggregator:
 
 
 class Bank:
-    def __init__(self, tmp_path, db_url):
+    def __init__(self, tmp_path, db_url, conf_name='bank.d'):
         self.pemda = FakePeer()
         self.agratek, self.web = free_port(), free_port()
-        conf = tmp_path / 'bank.d'
+        conf = tmp_path / conf_name
         conf.mkdir()
         (conf / 'bank.ini').write_text(BANK_INI.format(
             pemda=self.pemda.port, agratek=self.agratek, web=self.web,
@@ -164,3 +167,22 @@ def test_an_answer_after_the_orphan_sweep_is_not_reported_as_paid(bank):
     assert result == {'code': 68, 'data': {}, 'message': (
         'answered by kota_bogor after journal entry 1 was given up (orphaned); '
         'reversal queued (SAF entry 1)')}
+
+
+def test_a_forwarded_payment_left_in_flight_by_a_killed_bank_is_reversed_at_the_next_start(
+        tmp_path, db_url):
+    first = Bank(tmp_path, db_url)
+    aggregator = FakeAggregator(first.agratek)
+    aggregator._send(aggregator_request('0200', '062100', 19536))
+    stan = first.pemda.next_request('0200', timeout=15)[11]     # in flight, unanswered
+    first.daemon.kill()
+    aggregator.close()
+    first.pemda.close()
+    second = Bank(tmp_path, db_url, conf_name='bank2.d')
+    try:
+        second.daemon.wait_for(r'reversal of invoice %s NTB %s STAN %s queued \(SAF entry 1, '
+                               r'journal None: cut\)' % (INVOICE, NTB, stan))
+        reversal = second.pemda.next_request('0400', timeout=15)
+    finally:
+        second.stop()
+    assert (reversal[11], reversal[48], reversal[4]) == (stan, NTB, '000000019536')
