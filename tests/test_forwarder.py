@@ -11,6 +11,8 @@ from appliance.roles.bank import forwarder
 from appliance.runtime.config import ConfigError
 from appliance.store.db import open_database
 from appliance.roles.bank.forwarder import Forward, ForwarderModule
+from appliance.roles.bank.gateway import Gateway
+from appliance.net.module import ModuleContext
 from appliance.iso.message import Message
 from appliance.net.link import AnswerLost, Busy, LinkDown, RequestTimeout
 
@@ -49,7 +51,7 @@ class FakePemda:
         self.mode = 'answer'
         self.sent = []
         self.stan = 500000
-        self.module = SimpleNamespace(journal=journal)
+        self.journal = journal
 
     def next_stan(self):
         self.stan += 1
@@ -95,11 +97,12 @@ class Bank:
         self.settings = config.load('bank', config.config_files(str(conf)), str(tmp_path))
         self.journal = journal if journal is not None else FakeJournal()
         self.bogor = FakePemda('kota_bogor', self.journal)
-        self.hosts = {'kota_bogor': self.bogor}
+        self.gateways = {'kota_bogor': Gateway(self.bogor, journal=self.journal)}
         self.databases = {}
         self.module = self.new_module()
         if start:
             self.module.start()
+            self.module.connect(self.gateways)
 
     def db_url(self, url):
         return config.resolve_db_url(url, self.settings.data_dir)
@@ -111,7 +114,8 @@ class Bank:
         return self.databases[url]
 
     def new_module(self):
-        module = ForwarderModule(self.settings.host('agratek'), self.settings, self)
+        module = ForwarderModule(self.settings.host('agratek'), ModuleContext(
+            data_dir=self.settings.data_dir, open_database=self.database))
         module.clock = lambda: NOW
         return module
 
@@ -299,7 +303,7 @@ def test_a_payment_whose_answer_cannot_be_recorded_is_answered_91_and_reversed(b
 
 def test_without_a_reversal_queue_an_unknown_outcome_is_an_error_line(tmp_path, caplog):
     bank = Bank(tmp_path)
-    bank.bogor.module = SimpleNamespace()         # a host module with no journal
+    bank.gateways['kota_bogor'].journal = None    # a host module with no journal
     bank.bogor.mode = 'timeout'
     with caplog.at_level(logging.ERROR):
         assert bank.module.handle(payment_request())[39] == '91'

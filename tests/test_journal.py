@@ -7,7 +7,9 @@ import gevent
 import pytest
 
 from appliance.roles.bank import journal as J
+from fixtures.journal_figures import figures
 from appliance.roles.bank import teller
+from appliance.roles.bank.gateway import Gateway
 from appliance.store.db import open_database
 from appliance.net.link import AnswerLost, LinkDown, RequestTimeout
 from appliance.roles.bank.owed import OwedReversals
@@ -112,12 +114,32 @@ def test_an_outcome_recorded_after_the_sweep_does_not_queue_twice(db):
     assert len(rows(db, J.SafEntry)) == 1
 
 
+def test_an_answer_after_the_sweep_is_not_recorded(db):
+    clock = [1000.0]
+    journal = J.Journal(db, 'kota_bogor', clock=lambda: clock[0])
+    entry = journal.begin('payment', payment(), 'k|1')
+    clock[0] += 100
+    journal.sweep(older_than=30)
+    assert journal.answered(entry, '00', {'code': 0}) is False
+    assert [r.state for r in rows(db, J.JournalEntry)] == ['orphaned']
+
+
+def test_a_journal_table_from_before_the_reversal_link_gets_its_column(db, journal):
+    with db.connection_context():
+        db.execute_sql('ALTER TABLE iso8583d_journal DROP COLUMN payment_id')
+    J.create_tables(db)
+    paid = journal.begin('payment', payment(), 'k|1')
+    reversal = journal.begin('reversal', payment(), payment_id=paid)
+    assert [r.payment_id for r in rows(db, J.JournalEntry)] == [None, paid]
+    assert reversal == paid + 1
+
+
 def test_figures_count_states_and_reversals(db, journal):
     entry = journal.begin('payment', payment(), 'k|1')
     journal.unknown(entry, J.LOST, 'lost', payment())
-    figures = J.figures(db)
-    assert figures['journal'] == {'lost': 1} and figures['saf'] == {'queued': 1}
-    assert (figures['reversals_sent'], figures['reversals_repeated']) == (0, 0)
+    counted = figures(db)
+    assert counted['journal'] == {'lost': 1} and counted['saf'] == {'queued': 1}
+    assert (counted['reversals_sent'], counted['reversals_repeated']) == (0, 0)
 
 
 # -- the teller with the journal ---------------------------------------------
@@ -128,7 +150,7 @@ class ScriptedGateway:
     'slow' (answers after 0.3 s)."""
 
     def __init__(self, journal, script='ok'):
-        self.module = SimpleNamespace(journal=journal)
+        self.journal = journal
         self.script = script
         self.sent = []
         self._stan = 0
@@ -156,7 +178,8 @@ class ScriptedGateway:
 
 def make_teller(gateway):
     route = SimpleNamespace(name='teller', host='kota_bogor', timeout=5.0, options={})
-    return teller.Teller(route, {'kota_bogor': gateway})
+    return teller.Teller(route, {'kota_bogor': Gateway(gateway, journal=gateway.journal,
+                                                       name='kota_bogor')})
 
 
 def test_a_repeated_payment_gets_the_first_answer_without_a_second_0200(journal):
@@ -216,11 +239,14 @@ def test_a_payment_that_was_never_sent_may_be_sent_again_with_the_same_ntb(db, j
 
 
 def test_a_timed_out_teller_reversal_is_queued_for_repetition(db, journal):
-    t = make_teller(ScriptedGateway(journal, 'timeout'))
-    result = t.reversal(dict(PAYMENT, stan='054237'))
+    gateway = ScriptedGateway(journal)
+    t = make_teller(gateway)
+    stan = t.payment(PAYMENT)['data']['11']         # the payment it reverses
+    gateway.script = 'timeout'
+    result = t.reversal(dict(PAYMENT, stan=stan))
     assert result['code'] == 68 and 'reversal queued' in result['message']
     (saf,) = rows(db, J.SafEntry)
-    assert saf.stan == '054237' and J.loaded(saf.request).mti == '0400'
+    assert saf.stan == stan and J.loaded(saf.request).mti == '0400'
 
 
 def test_with_the_journal_unreachable_a_payment_is_not_sent(tmp_path):

@@ -44,7 +44,7 @@ def peer():
 
 def connected_host(peer, **kw):
     host = Host(host_config(peer.port, **kw))
-    host.module = Recorder(host.config, None, None)
+    host.module = Recorder(host.config)
     connector = Connector(host)
     connector.start()
     peer.accepted.wait(5)

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 import pytest
 
 from appliance.roles.aggregator import linkaja
+from appliance.roles.bank.gateway import Gateway
 from appliance.store.db import open_database
 from appliance.iso.codec import Codec
 from appliance.iso.framing import get_streamer
@@ -39,8 +40,7 @@ class FakeBank:
         self.sent = []
         self.stan = 61716
         self.profile = PROFILE
-        self.module = SimpleNamespace(appliance=SimpleNamespace(
-            database=lambda url, init=None: db), request_bits=None, journal=journal)
+        self.module = SimpleNamespace(journal=journal)
 
     def next_stan(self):
         self.stan += 1
@@ -100,7 +100,9 @@ def face(serve_web, make_route, db):
     bank = FakeBank(db, journal=Journal())
     route = make_route(name='linkaja', path='/linkaja', host='bjb', module=linkaja.MODULE,
                        timeout=30.0, options={'notification_message': NOTIFICATIONS})
-    server = serve_web([route], {linkaja.MODULE: linkaja}, {'bjb': bank})
+    server = serve_web([route], {linkaja.MODULE: linkaja},
+                       {'bjb': Gateway(bank, journal=bank.module.journal, name='bjb')},
+                       open_database=lambda url, init=None: db)
 
     def post(**fields):
         reply = send(server.server_port, 'POST', '/linkaja', urlencode(fields),
@@ -180,7 +182,8 @@ def test_the_seed_request_bits_make_the_golden_aggregator_inquiry_frame(db):
     bank = FakeBank(db)
     route = SimpleNamespace(name='linkaja', host='bjb', timeout=30.0, options={})
     sent_at = datetime.datetime(2020, 7, 19, 6, 17, 17)
-    view = linkaja.make_view(route, {'bjb': bank}, database=db, clock=lambda: sent_at)
+    view = linkaja.make_view(route, {'bjb': Gateway(bank, name='bjb')}, database=db,
+                             clock=lambda: sent_at)
     request = SimpleNamespace(query_string='',
                               content_type='application/x-www-form-urlencoded',
                               body=io.BytesIO(urlencode(inquiry()).encode()))

@@ -69,7 +69,7 @@ def drain(queue, timeout=10):
     while time.monotonic() < deadline:
         queue.step()
         queue.pool.join(timeout=2)
-        if not queue.journal.pending_reversals():
+        if not queue.depth():
             return
         gevent.sleep(0.02)
     raise AssertionError('SAF queue not drained in %g s' % timeout)
@@ -187,7 +187,7 @@ def test_two_processes_sharing_the_queue_never_send_one_entry_twice_at_once(db):
     queues = [SafQueue(J.Journal(db, 'kota_bogor'), p, settings(retry_interval=0.01))
               for p in pemdas]
     deadline = time.monotonic() + 30
-    while any(q.journal.pending_reversals() for q in queues[:1]):
+    while any(q.depth() for q in queues[:1]):
         assert time.monotonic() < deadline, 'not drained'
         gevent.joinall([gevent.spawn(q.step) for q in queues])
         gevent.sleep(0.01)

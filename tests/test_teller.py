@@ -5,6 +5,7 @@ import gevent
 import pytest
 
 from appliance.roles.bank import teller
+from appliance.roles.bank.gateway import Gateway
 
 INVOICE = '3271010001007002701995'
 PAYMENT = {'invoice_id': INVOICE, 'amount': 19536, 'ntb': '0719054951',
@@ -181,7 +182,7 @@ def test_a_route_with_an_unknown_option_is_refused_at_start(make_route,
                                                             fake_gateway_class):
     route = make_route(options={'colour': 'red'})
     with pytest.raises(ValueError, match=r'\[web_teller\] unknown option colour'):
-        teller.make_view(route, {'kota_bogor': fake_gateway_class()})
+        teller.make_view(route, {'kota_bogor': Gateway(fake_gateway_class(), name='kota_bogor')})
 
 
 def test_a_route_to_a_host_without_link_is_refused_at_start(make_route):

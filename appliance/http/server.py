@@ -47,9 +47,10 @@ def error_response(status, message, **headers):
                          status, **headers)
 
 
-def make_app(web_cfg, routes, views, gateways=None, ops=None):
+def make_app(web_cfg, routes, views, gateways=None, ops=None, open_database=None):
     """The Bottle app serving `routes`. `views` maps a module name to its web
-    module (anything with `make_view(route, gateways)`). ValueError names the
+    module (anything with `make_view(route, gateways)`, given
+    `open_database=` too when there is one). ValueError names the
     route of an unknown module or a bad allowed_ip entry. `ops`: the
     operations endpoints (appliance.ops.status.Ops: `networks`, and `views()`
     giving (path, handle) pairs), served to GET from those networks only."""
@@ -58,7 +59,8 @@ def make_app(web_cfg, routes, views, gateways=None, ops=None):
     for route in routes:
         if route.module not in views:
             raise ValueError('[web_%s] no web module %s' % (route.name, route.module))
-        view = views[route.module].make_view(route, gateways or {})
+        extra = {} if open_database is None else {'open_database': open_database}
+        view = views[route.module].make_view(route, gateways or {}, **extra)
         callback = _guarded(view, _networks(route), web_cfg.max_body)
         app.route(route.route_path, list(view.methods), callback, name=route.name)
         log.info('Web server %s route path %s', view.title, route.route_path)

@@ -13,7 +13,8 @@ from appliance.ops.status import OPS_PATHS
 from appliance.runtime.config import WebConfig, resolve_db_url
 from appliance.net.hosts import Connector, Host, listeners_for
 from appliance.net.rlimit import raise_file_limit
-from appliance.net.module import Fatal
+from appliance.net.module import Fatal, ModuleContext
+from appliance.roles.bank.gateway import Gateway
 
 log = logging.getLogger('iso8583d')
 
@@ -28,10 +29,12 @@ class Appliance:
     def __init__(self, settings):
         self.settings = settings
         self.hosts = {}
+        self.initialized = {}     # --initdb: id(database) -> (host name, demo loaded)
         for cfg in settings.hosts:
             host = Host(cfg)
-            host.module = modules.lookup(cfg.module).factory(cfg, settings, self)
+            host.module = modules.lookup(cfg.module).factory(cfg, self._context(host))
             self.hosts[cfg.name] = host
+        self.gateways = {}        # host name -> Gateway, once the modules started
         self.listeners = listeners_for(self.hosts.values())
         self.connectors = [Connector(h) for h in self.hosts.values() if not h.config.listen]
         self.web_server = None
@@ -40,14 +43,31 @@ class Appliance:
         for host in self.hosts.values():
             host.listeners.append(self._link_changed)
         self.databases = {}
-        self.initialized = {}     # --initdb: id(database) -> (host name, demo loaded)
         self.stopping = Event()
         self.exit_code = 0
 
-    # -- services for modules ------------------------------------------------
+    # -- wiring ----------------------------------------------------------------
 
-    def module_section(self, module_name):
-        return self.settings.module_sections[module_name]
+    def _context(self, host):
+        """What the host's module may use: its link, its section, the data
+        directory, the databases, the web routes on its host."""
+        cfg = host.config
+        return ModuleContext(
+            link=host, section=self.settings.module_sections.get(cfg.module),
+            data_dir=self.settings.data_dir, open_database=self.database,
+            resolve_url=self.db_url,
+            routes=tuple(r for r in self.settings.routes if r.host == cfg.name),
+            initialized=self.initialized)
+
+    def _wire(self):
+        """Each host's Gateway from its link and what its started module
+        keeps; handed to every module (the forwarder routes to them)."""
+        for name, host in self.hosts.items():
+            module = host.module
+            self.gateways[name] = Gateway(host, journal=module.journal, saf=module.saf,
+                                          request_bits=module.request_bits)
+        for host in self.hosts.values():
+            host.module.connect(self.gateways)
 
     def db_url(self, url):
         """`url` as opened: a relative SQLite path is in the data dir."""
@@ -97,6 +117,7 @@ class Appliance:
                          + 64 * len(self.hosts) + FILES_SPARE)
         for host in self.hosts.values():
             host.module.start()
+        self._wire()
         if admin.enabled:
             from appliance.ops.status import Ops
             self.ops = Ops(self)
@@ -119,7 +140,8 @@ class Appliance:
         from appliance.runtime.registry import lookup
         views = {r.module: lookup(r.module).factory for r in self.settings.routes}
         ops = self.ops if self.ops and not self.settings.admin.own_server else None
-        app = make_app(self.settings.web, self.settings.routes, views, self.hosts, ops)
+        app = make_app(self.settings.web, self.settings.routes, views, self.gateways, ops,
+                       open_database=self.database)
         try:
             return serve(self.settings.web, app, self.ops and self.ops.http,
                          OPS_PATHS if ops else ())

@@ -93,7 +93,7 @@ def pemda(port):
             return _response(request)
 
     config = _host_config('bank', port, listen=False)
-    host = Host(config, Answer(config, None, None))
+    host = Host(config, Answer(config))
     connector = Connector(host)
     connector.start()
     connector.greenlet.join()
@@ -127,7 +127,7 @@ def bank(port, levels, seconds, peer):
     from appliance.net.module import HostModule
 
     config = _host_config('pemda', port, listen=True)
-    host = Host(config, HostModule(config, None, None))
+    host = Host(config, HostModule(config))
     listener = Listener('127.0.0.1', port, [host])
     listener.start()
     print('listening', flush=True)

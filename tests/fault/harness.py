@@ -16,6 +16,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 from appliance.roles.bank import journal as J  # noqa: E402
+from fixtures.journal_figures import figures  # noqa: E402
 from appliance.runtime.config import resolve_db_url  # noqa: E402
 from appliance.store.db import open_database  # noqa: E402
 from appliance.roles.pemda.tables import PembayaranSppt, key_matches  # noqa: E402
@@ -169,7 +170,7 @@ class Chain:
         started = time.monotonic()
         while self.saf_pending():
             assert time.monotonic() - started < timeout, (
-                'SAF queue not drained in %g s: %s' % (timeout, J.figures(self.journal_db)))
+                'SAF queue not drained in %g s: %s' % (timeout, figures(self.journal_db)))
             gevent.sleep(0.2)
         return time.monotonic() - started
 
@@ -262,7 +263,7 @@ def check(chain, stress, before, scenario, faults, drain_seconds):
         elif kind == 'ok' and booked != 1 or kind != 'ok' and booked != 0:
             lost += 1
             wrong.append((invoice, kind, booked, result))
-    figures = J.figures(chain.journal_db)
+    counted = figures(chain.journal_db)
     kinds = [k for k, _ in stress.outcomes.values()]
     codes = {}
     for kind, result in stress.outcomes.values():
@@ -271,14 +272,14 @@ def check(chain, stress, before, scenario, faults, drain_seconds):
     row = dict(scenario=scenario, db=chain.kind, faults=faults,
                transactions=kinds.count('ok') + kinds.count('failed'),
                ok=kinds.count('ok'), failed=kinds.count('failed'), lost=lost,
-               doubled=doubled, reversals_sent=figures['reversals_sent'],
-               reversals_repeated=figures['reversals_repeated'],
+               doubled=doubled, reversals_sent=counted['reversals_sent'],
+               reversals_repeated=counted['reversals_repeated'],
                drain_seconds=drain_seconds, teller_repeats=stress.repeats,
-               failure_codes=codes, saf=figures['saf'],
-               journal=figures['journal'])
+               failure_codes=codes, saf=counted['saf'],
+               journal=counted['journal'])
     REPORT.append(row)
     assert (lost, doubled) == (0, 0), wrong[:10]
-    assert figures['saf'].get(J.EXPIRED, 0) == 0, figures
+    assert counted['saf'].get(J.EXPIRED, 0) == 0, counted
     return row
 
 

@@ -24,17 +24,13 @@ class BankLink(HostModule):
                 "every request LinkAja sends: one BIT:VALUE a line", shown="the seed's list"),
     )
 
-    journal = None
-    saf = None
-
     @property
     def request_bits(self):
         return dict(self.config.options.get('request_bits') or SEED_REQUEST_BITS)
 
     def _routes(self):
         from appliance.roles.aggregator import linkaja
-        return [r for r in self.settings.routes
-                if r.host == self.config.name and r.module == linkaja.MODULE]
+        return [r for r in self.context.routes if r.module == linkaja.MODULE]
 
     def _tables(self, db):
         from appliance.roles.bank import journal
@@ -50,12 +46,12 @@ class BankLink(HostModule):
         routes = self._routes()
         if not routes:
             return
-        db = self.appliance.database(linkaja.db_url(routes[0]), init=self._tables)
+        db = self.context.database(linkaja.db_url(routes[0]), init=self._tables)
         self._tables(db)
         defaults = PemdaPeer.OPTIONS.defaults()
         timeout = self.config.request_timeout
         self.journal = Journal(db, self.config.name)
-        self.saf = SafQueue(self.journal, self.appliance.hosts[self.config.name], SafSettings(
+        self.saf = SafQueue(self.journal, self.context.link, SafSettings(
             max_attempts=defaults['saf_max_attempts'], max_age=defaults['saf_max_age'],
             retry_interval=defaults['saf_retry_interval'],
             retry_max=defaults['saf_retry_max'], orphan_after=orphan_after(self.config),
@@ -72,9 +68,9 @@ class BankLink(HostModule):
         done = []
         for route in self._routes():
             url = linkaja.db_url(route)
-            where = mask_url(self.appliance.db_url(url))
+            where = mask_url(self.context.db_url(url))
             try:
-                self._tables(self.appliance.database(url))
+                self._tables(self.context.database(url))
             except Exception as e:
                 raise Fatal('[web_%s] %s: %s' % (route.name, where, e)) from None
             done.append('[web_%s] LinkAja tables ready in %s' % (route.name, where))

@@ -48,7 +48,7 @@ from peewee import AutoField, BigIntegerField, CharField, DateTimeField, Integer
 
 from appliance.settings import types as t
 from appliance.settings.schema import Schema, Setting
-from appliance.net.link import AnswerLost, LinkDown, LinkError, RequestTimeout
+from appliance.net.outcome import LINK_DOWN, LOST, NOT_SENT, TIMEOUT
 from appliance.store.schema import create
 from appliance.pbb import profile
 from appliance.pbb.request import MAX_AMOUNT, RequestBuilder
@@ -88,9 +88,17 @@ REASONS = {
 TEXT_LIMIT = 64         # merchant, terminal, msisdn, trx_id
 INVOICE_LENGTH = 22
 
-# Record states.
-SENT, ANSWERED, LINK_DOWN, NOT_SENT, TIMEOUT, LOST = (
-    'sent', 'answered', 'link down', 'not sent', 'timeout', 'lost')
+# Record states; LINK_DOWN, NOT_SENT, TIMEOUT and LOST are the link's
+# outcomes (appliance.net.outcome).
+SENT, ANSWERED = 'sent', 'answered'
+
+# What the last field says when the bank could not be asked or did not answer.
+NOT_ANSWERED = {
+    LINK_DOWN: 'the link to the bank is down',
+    LOST: 'the link to the bank closed before the answer came',
+    TIMEOUT: 'no answer from the bank within %g s',
+    NOT_SENT: 'not sent to the bank: %s',
+}
 
 
 class LinkAjaTransaction(Model):
@@ -131,18 +139,19 @@ def db_url(route):
     return route.options.get('db_url') or DEFAULT_DB_URL
 
 
-def make_view(route, gateways, database=None, clock=datetime.now):
-    """The view of one LinkAja route; `gateways` maps host names to links."""
+def make_view(route, gateways, database=None, clock=datetime.now, open_database=None):
+    """The view of one LinkAja route; `gateways` maps host names to their
+    appliance.roles.bank.gateway.Gateway. Its records go to `database`, or to
+    the one open_database(url, init) opens for the route's db_url."""
     unknown = sorted(set(route.options) - set(OPTIONS))
     if unknown:
         raise ValueError('[web_%s] unknown option %s' % (route.name, unknown[0]))
     if route.host not in gateways:
         raise ValueError('[web_%s] host %s has no link' % (route.name, route.host))
     gateway = gateways[route.host]
-    module = getattr(gateway, 'module', None)
     if database is None:
-        database = _open(route, getattr(module, 'appliance', None))
-    bits = getattr(module, 'request_bits', None)
+        database = _open(route, open_database)
+    bits = gateway.request_bits
     if bits is None:
         from appliance.roles.aggregator.preset import SEED_REQUEST_BITS
         bits = SEED_REQUEST_BITS
@@ -150,13 +159,13 @@ def make_view(route, gateways, database=None, clock=datetime.now):
     return View('LinkAja', ('GET', 'POST'), face.handle)
 
 
-def _open(route, appliance):
+def _open(route, open_database):
     from appliance.store.db import mask_url
-    if appliance is None:
+    if open_database is None:
         raise ValueError('[web_%s] no database to record LinkAja transactions in' % route.name)
     url = db_url(route)
     try:
-        database = appliance.database(url, init=create_tables)
+        database = open_database(url, init=create_tables)
         create_tables(database)
     except Exception as e:
         raise Fatal('[web_%s] cannot open the LinkAja database %s: %s'
@@ -291,31 +300,24 @@ class LinkAja:
 
     def _exchange(self, msg, record, bill_ref):
         """The bank's answer to `msg`; Refused(91) when there is none."""
-        try:
-            return self.gateway.send(msg, self.timeout)
-        except LinkDown:
-            state, reason = LINK_DOWN, 'the link to the bank is down'
-        except AnswerLost:
-            state, reason = LOST, 'the link to the bank closed before the answer came'
-        except RequestTimeout:
-            state, reason = TIMEOUT, 'no answer from the bank within %g s' % self.timeout
-        except LinkError as e:
-            state, reason = NOT_SENT, 'not sent to the bank: %s' % e
+        outcome = self.gateway.exchange(msg, self.timeout)
+        if outcome.answered:
+            return outcome.answer
+        state = outcome.kind
+        reason = NOT_ANSWERED[state]
+        if '%' in reason:
+            reason %= self.timeout if state == TIMEOUT else outcome.error
         self._update(record, state=state, response_code=UNAVAILABLE)
-        if state in (TIMEOUT, LOST) and msg.mti == '0200' and msg.get(4) is not None:
+        if outcome.unknown and msg.mti == '0200' and msg.get(4) is not None:
             reason += self._reverse_unknown(msg, state)
         raise Refused(UNAVAILABLE, reason, bill_ref)
 
     def _reverse_unknown(self, payment, state):
-        """A payment whose outcome is unknown is reversed by the host's
-        store-and-forward queue when it has one; the words saying so."""
-        journal = getattr(getattr(self.gateway, 'module', None), 'journal', None)
-        if journal is None:
-            log.error('[web_%s] payment of %s trx_id %s STAN %s has an unknown outcome (%s): '
-                      'reverse it by hand', self.route_name, payment.get(61), payment.get(48),
-                      payment.get(11), state)
+        """A payment whose outcome is unknown is reversed by the host's gateway
+        (its SAF queue, or an ERROR asking a person); the words saying so."""
+        self.gateway.reverse_unknown(payment, state)
+        if self.gateway.journal is None:
             return '; the outcome is unknown'
-        journal.enqueue(payment, state)
         return '; the payment is being reversed'
 
     # -- the records ------------------------------------------------------------

@@ -25,6 +25,8 @@ Codes the forwarder answers itself (bit 39):
     33  bit 61 does not start with four digits
     55  no route for the invoice prefix (logged as a warning); or a reversal
         of a payment this forwarder never forwarded
+    51  a reversal whose amount (bit 4) is not the amount of the payment it
+        names: refused here, never sent to the pemda
     91  the pemda could not be asked or did not answer: its link is down
         (answered at once), its host is not configured, too many requests
         are in flight, or no answer within `forward_timeout` seconds / the
@@ -38,7 +40,6 @@ Codes the forwarder answers itself (bit 39):
 One bank process per forwarder database: at start, payments a previous run
 left without an outcome are taken as cut short and reversed.
 """
-import json
 import logging
 from datetime import datetime
 
@@ -46,13 +47,13 @@ from peewee import AutoField, CharField, DateTimeField, IntegerField, Model, Tex
 
 from appliance.settings import types as t
 from appliance.settings.schema import REQUIRED, Schema, Setting
-from appliance.iso.mask import CARD_BITS
-from appliance.iso.message import COPY_BITS, Message
-from appliance.net.link import AnswerLost, LinkDown, LinkError, RequestTimeout
+from appliance.iso.message import COPY_BITS, Message, from_json as _loaded, to_json as _stored
+from appliance.net.outcome import LINK_DOWN, LOST, NOT_SENT, TIMEOUT
 from appliance.store.schema import create
 from appliance.net.module import Fatal, HostModule
 from appliance.iso.codes import (  # noqa: F401
-    INQUIRY, INVALID_NUMBER, NOT_FOUND, OK, OTHER_ERROR, PAYMENT, REVERSAL_MTIS, UNAVAILABLE)
+    AMOUNT_DIFFERS, INQUIRY, INVALID_NUMBER, NOT_FOUND, OK, OTHER_ERROR, PAYMENT,
+    REVERSAL_MTIS, UNAVAILABLE)
 
 log = logging.getLogger('iso8583d.forwarder')
 
@@ -65,10 +66,9 @@ SENT = 'sent'               # written before the send; not known yet
 ANSWERED = 'answered'       # target_code holds the pemda's bit 39
 NO_ROUTE = 'no route'       # nothing sent
 NO_HOST = 'no host'
-LINK_DOWN = 'link down'
-NOT_SENT = 'not sent'       # busy, STAN in flight
-TIMEOUT = 'timeout'         # sent, not answered in time
-LOST = 'lost'               # sent, the link closed before the answer
+REFUSED = 'refused'         # a reversal that does not match its payment: not sent
+# LINK_DOWN, NOT_SENT (busy, STAN in flight), TIMEOUT, LOST: the link's
+# outcomes (appliance.net.outcome).
 MALFORMED = 'malformed'     # answered without bit 39 (or the answer not recorded)
 CUT = 'cut'                 # left `sent` by a run that ended without an outcome
 NEVER_SENT = (NO_ROUTE, NO_HOST, LINK_DOWN, NOT_SENT)
@@ -132,6 +132,7 @@ class ForwarderModule(HostModule):
 
     clock = staticmethod(datetime.now)
     db = None
+    gateways = {}       # host name -> Gateway, given by connect()
 
     def _option(self, key):
         value = self.config.options.get(key)
@@ -142,7 +143,7 @@ class ForwarderModule(HostModule):
         return self._option('host')
 
     def _database(self):
-        return self.appliance.database(self._option('db_url'), init=create_tables)
+        return self.context.database(self._option('db_url'), init=create_tables)
 
     def start(self):
         try:
@@ -152,12 +153,17 @@ class ForwarderModule(HostModule):
             from appliance.store.db import mask_url
             raise Fatal('[host_%s] cannot open the forwarder database %s: %s' % (
                 self.config.name, mask_url(self._option('db_url')), e)) from None
+
+    def connect(self, gateways):
+        """The pemdas' gateways: check the routes, then reverse what a previous
+        run left without an outcome (their SAF queues must exist by now)."""
+        self.gateways = gateways
         for prefix, name in sorted(self.routes.items()):
             if name == self.config.name:
                 log.warning('[host_%s] host: invoice prefix %s routes back to this host; '
                             'those requests are answered %s', self.config.name, prefix,
                             UNAVAILABLE)
-            elif name not in self.appliance.hosts:
+            elif name not in gateways:
                 log.warning('[host_%s] host: invoice prefix %s routes to host %s, but there '
                             'is no [host_%s]; those requests are answered %s',
                             self.config.name, prefix, name, name, UNAVAILABLE)
@@ -165,7 +171,7 @@ class ForwarderModule(HostModule):
 
     def initdb(self, demo):
         from appliance.store.db import mask_url
-        where = mask_url(self.appliance.db_url(self._option('db_url')))
+        where = mask_url(self.context.db_url(self._option('db_url')))
         try:
             create_tables(self._database())
         except Exception as e:
@@ -214,11 +220,18 @@ class ForwarderModule(HostModule):
                          outcome=NO_ROUTE, reply_code=NOT_FOUND,
                          payment_id=payment.id if payment else None)
             return _answer(request, NOT_FOUND)
+        if _amount(payment.amount) != _amount(request.get(4)):
+            log.warning('[host_%s] reversal refused: amount %s is not the amount of payment '
+                        '%d (%s); answered %s', self.config.name, request.get(4), payment.id,
+                        payment.amount, AMOUNT_DIFFERS)
+            self._record(request, payment.target, '', outcome=REFUSED,
+                         reply_code=AMOUNT_DIFFERS, payment_id=payment.id)
+            return _answer(request, AMOUNT_DIFFERS)
         return self._send(request, payment.target, stan=payment.target_stan,
                           payment_id=payment.id)
 
     def _send(self, request, name, stan=None, payment_id=None):
-        host = self.appliance.hosts.get(name)
+        host = self.gateways.get(name)
         if host is None or name == self.config.name:
             log.warning('[host_%s] invoice %s routes to host %s, which is not configured; '
                         'answered %s', self.config.name, request.get(61), name, UNAVAILABLE)
@@ -230,16 +243,10 @@ class ForwarderModule(HostModule):
         log.info('[host_%s] %s %s invoice %s STAN %s -> [host_%s] STAN %s',
                  self.config.name, request.mti, request.get(3), request.get(61),
                  request.get(11), name, out[11])
-        try:
-            answer = host.send(out, self._option('forward_timeout'))
-        except LinkDown as e:
-            return self._failed(request, row, LINK_DOWN, e)
-        except AnswerLost as e:
-            return self._failed(request, row, LOST, e, host, out)
-        except RequestTimeout as e:
-            return self._failed(request, row, TIMEOUT, e, host, out)
-        except LinkError as e:
-            return self._failed(request, row, NOT_SENT, e)
+        outcome = host.exchange(out, self._option('forward_timeout'))
+        if not outcome.answered:        # the outcome's kind is the row's outcome
+            return self._failed(request, row, outcome.kind, outcome.error, host, out)
+        answer = outcome.answer
         code = answer.get(39) or ''
         if len(code) != 2:
             error = 'the answer of [host_%s] to STAN %s has no bit 39' % (name, out[11])
@@ -279,15 +286,14 @@ class ForwarderModule(HostModule):
 
     def _queue_reversal(self, host, payment, reason):
         """A payment whose outcome is unknown is reversed toward the pemda by the
-        target host's store-and-forward queue (appliance.roles.bank.saf)."""
-        journal = getattr(host.module, 'journal', None) if host is not None else None
-        if journal is None:
-            log.error('[host_%s] payment of invoice %s NTB %s STAN %s to [host_%s] has an '
-                      'unknown outcome (%s) and that host queues no reversals: reverse '
-                      'it by hand', self.config.name, payment.get(61), payment.get(48),
-                      payment.get(11), host.name if host else '?', reason)
+        target host's gateway (its SAF queue, or an ERROR asking a person)."""
+        if host is None:
+            log.error('[host_%s] payment of invoice %s NTB %s STAN %s has an unknown '
+                      'outcome (%s) and its host is no longer configured: reverse it by '
+                      'hand', self.config.name, payment.get(61), payment.get(48),
+                      payment.get(11), reason)
             return
-        journal.enqueue(payment, reason)
+        host.reverse_unknown(payment, reason)
 
     def _outgoing(self, request, stan):
         now = self.clock()
@@ -345,18 +351,14 @@ class ForwarderModule(HostModule):
                         'without an outcome by an earlier run', self.config.name,
                         row.source_stan, row.invoice_id, row.target)
             self._update(row, outcome=CUT)
-            self._queue_reversal(self.appliance.hosts.get(row.target),
+            self._queue_reversal(self.gateways.get(row.target),
                                  _loaded(row.request), CUT)
 
 
-def _stored(msg):
-    return json.dumps({'mti': msg.mti, 'bits': {str(b): v for b, v in msg.sorted_bits().items()
-                                                 if b not in CARD_BITS}})
-
-
-def _loaded(text):
-    data = json.loads(text)
-    return Message(data['mti'], {int(b): v for b, v in data['bits'].items()})
+def _amount(text):
+    """Bit 4 as a number (None when it is not one): 19536 and 000000019536 match."""
+    text = (text or '').strip()
+    return int(text) if text.isascii() and text.isdigit() else None
 
 
 def _is_payment(request):

@@ -31,7 +31,7 @@ import time
 import uuid
 
 from peewee import (AutoField, BigIntegerField, CharField, DoubleField,
-                    IntegerField, IntegrityError, Model, TextField)
+                    IntegerField, IntegrityError, Model, SqliteDatabase, TextField)
 
 from appliance.store.db import Prepared, has_returning, model_fields, param, quoted
 from appliance.iso.mask import CARD_BITS
@@ -73,6 +73,7 @@ class JournalEntry(Model):
     ntb = TextField()
     amount = BigIntegerField()
     idem_key = TextField(null=True, unique=True)   # payments: host|invoice|ntb
+    payment_id = IntegerField(null=True)  # a reversal: the payment entry it undoes
     state = CharField(10, index=True)
     code = CharField(2, default='')      # bit 39 of the answer
     result = TextField(default='')       # the teller's result (JSON) of an answer
@@ -117,6 +118,19 @@ MODELS = (JournalEntry, SafEntry)
 
 def create_tables(db):
     create(db, MODELS)
+    _add_missing_columns(db, JournalEntry)
+
+
+def _add_missing_columns(db, model):
+    """Columns added to the journal since its table was created (payment_id):
+    added to an older table, NULL in its rows."""
+    table = model._meta.table_name
+    with db.connection_context():
+        present = {c.name for c in db.get_columns(table)}
+        if 'payment_id' not in present:
+            # Two bank daemons sharing a PostgreSQL journal may start together.
+            guard = '' if isinstance(db, SqliteDatabase) else 'IF NOT EXISTS '
+            db.execute_sql('ALTER TABLE %s ADD COLUMN %spayment_id INTEGER' % (table, guard))
 
 
 def new_owner():
@@ -173,13 +187,15 @@ class Journal:
 
     # -- before the send -------------------------------------------------------
 
-    def begin(self, kind, msg, idem_key=None):
+    def begin(self, kind, msg, idem_key=None, payment_id=None):
         """Write the request (state sending); its entry id. Duplicate when a
-        payment with the same idem_key exists."""
+        payment with the same idem_key exists. A reversal names the entry of
+        the payment it undoes (`payment_id`)."""
         now = self.clock()
         row = dict(host=self.host, kind=kind, mti=msg.mti, stan=msg.get(11, ''),
                    invoice_id=msg.get(61, ''), ntb=msg.get(48, ''),
-                   amount=int(msg.get(4) or 0), idem_key=idem_key, state=SENDING,
+                   amount=int(msg.get(4) or 0), idem_key=idem_key, payment_id=payment_id,
+                   state=SENDING,
                    code='', result='', message='',
                    request=stored(msg), owner=self.owner, created_at=now, updated_at=now)
         try:
@@ -191,15 +207,18 @@ class Journal:
             earlier = JournalEntry.select().where(
                 JournalEntry.idem_key == idem_key).get_or_none(self.db)
         if earlier is None:     # released between our insert and our read
-            return self.begin(kind, msg, idem_key)
+            return self.begin(kind, msg, idem_key, payment_id)
         raise Duplicate(earlier)
 
     # -- after it ----------------------------------------------------------------
 
     def answered(self, entry_id, code, result):
+        """Record the answer; False when the entry is no longer `sending` (the
+        orphan sweep or a stop gave it up and queued its reversal first)."""
         values = dict(id=entry_id, state=ANSWERED, code=code or '', result=json.dumps(result),
                       now=self.clock(), sending=SENDING)
-        self.db.write_one(lambda: self.sql.answer.execute(self.db, values))
+        return self.db.write_one(
+            lambda: self.sql.answer.execute(self.db, values).rowcount) > 0
 
     def unsent(self, entry_id, message):
         """Nothing went out: release the idempotency key."""
@@ -301,27 +320,19 @@ class Journal:
 
     # -- reading ----------------------------------------------------------------
 
+    def payment_of(self, invoice_id, ntb):
+        """The payment of invoice_id with NTB ntb this host sent: the one
+        answered 00 if any, else the latest; None when there is none."""
+        with self.db.connection_context():
+            found = list(JournalEntry.select().where(
+                (JournalEntry.host == self.host) & (JournalEntry.kind == PAYMENT)
+                & (JournalEntry.invoice_id == invoice_id) & (JournalEntry.ntb == ntb)
+            ).order_by(JournalEntry.id.desc()).limit(20).execute(self.db))
+        paid = [e for e in found if e.state == ANSWERED and e.code == '00']
+        return (paid or found or [None])[0]
+
     def saf_of(self, journal_id):
         with self.db.connection_context():
             return SafEntry.select().where(
                 SafEntry.journal_id == journal_id).get_or_none(self.db)
 
-    def pending_reversals(self):
-        with self.db.connection_context():
-            return SafEntry.select().where((SafEntry.host == self.host)
-                                           & (SafEntry.state == QUEUED)).count(self.db)
-
-
-def figures(db):
-    """Counts for reports: journal states, SAF states, reversals sent/repeated."""
-    from peewee import fn
-    with db.connection_context():
-        journal = dict(JournalEntry.select(JournalEntry.state, fn.COUNT(JournalEntry.id))
-                       .group_by(JournalEntry.state).tuples().execute(db))
-        saf = dict(SafEntry.select(SafEntry.state, fn.COUNT(SafEntry.id))
-                   .group_by(SafEntry.state).tuples().execute(db))
-        sent = SafEntry.select().where(SafEntry.attempts > 0).count(db)
-        repeated = SafEntry.select(fn.SUM(SafEntry.attempts - 1)).where(
-            SafEntry.attempts > 1).scalar(db) or 0
-    return {'journal': journal, 'saf': saf, 'reversals_sent': sent,
-            'reversals_repeated': int(repeated)}

@@ -36,16 +36,13 @@ class PemdaPeer(HostModule):
                 '(its process died) is reversed', shown='2 x request_timeout + 30'),
     )
 
-    journal = None
-    saf = None
-
     def _option(self, key):
         value = self.config.options.get(key)
         return self.OPTIONS.default(key) if value is None else value
 
     def _database(self):
         from appliance.roles.bank.journal import create_tables
-        return self.appliance.database(self._option('db_url'), init=create_tables)
+        return self.context.database(self._option('db_url'), init=create_tables)
 
     def start(self):
         from appliance.roles.bank.journal import Journal, create_tables
@@ -58,7 +55,7 @@ class PemdaPeer(HostModule):
             from appliance.store.db import mask_url
             raise Fatal('[host_%s] cannot open the journal database %s: %s' % (
                 self.config.name, mask_url(self._option('db_url')), e)) from None
-        owed = OwedReversals(os.path.join(self.appliance.settings.data_dir,
+        owed = OwedReversals(os.path.join(self.context.data_dir,
                                           'reversals-owed-%s.jsonl' % self.config.name))
         self.journal = Journal(db, self.config.name, owed=owed)
         timeout = self.config.request_timeout
@@ -69,7 +66,7 @@ class PemdaPeer(HostModule):
             retry_max=self._option('saf_retry_max'),
             orphan_after=orphan_after(self.config),
             request_timeout=timeout)
-        self.saf = SafQueue(self.journal, self.appliance.hosts[self.config.name], settings)
+        self.saf = SafQueue(self.journal, self.context.link, settings)
         self.saf.start()
 
     def stop(self):
@@ -80,5 +77,5 @@ class PemdaPeer(HostModule):
         from appliance.store.db import mask_url
         from appliance.roles.bank.journal import create_tables
         create_tables(self._database())
-        return 'journal and SAF tables ready in %s' % mask_url(self.appliance.db_url(
+        return 'journal and SAF tables ready in %s' % mask_url(self.context.db_url(
             self._option('db_url')))

@@ -4,12 +4,16 @@ Methods (params: one object, or the seed's list holding one object):
 
     inquiry   {invoice_id}
     payment   {invoice_id, amount, ntb, stan}
-    reversal  {invoice_id, amount, ntb, stan}
+    reversal  {invoice_id, amount, ntb[, stan]}
 
 A payment's `stan` is accepted for the seed's client and not used: every new
 request gets its STAN from the link, unique among those in flight. A
 reversal's `ntb` and `stan` are the payment's NTB and the bit 11 of the
-payment's answer; they identify the payment being reversed.
+payment's answer; they identify the payment being reversed. With the journal
+a reversal must match a payment in it (this bank sent it to this host with
+the same invoice, NTB and amount, answered 00; `stan`, when given, is its
+STAN, and without it the payment's STAN is used), or it is refused and
+nothing is sent (docs/operations.md lists each refusal):
 
 Whatever happens on the link is a JSON-RPC *result*
 `{"code": ..., "message": ..., "data": {...}}`; JSON-RPC *errors* are kept for
@@ -38,11 +42,23 @@ bad requests (-32600, -32601, -32602) and bugs (-32603). Codes:
                                            the same payment (invoice and NTB)
                                            is being sent by another call;
                                            ask again later
+    51  payment refused: … with NTB … was sent before with amount …
+        (or: reversal refused: amount … is not the amount of …)
+                                           nothing sent
+    54  reversal refused: the payment … was answered 54, not 00 (or: was not
+        answered, the bank reverses it itself; or: was never sent)
+                                           nothing sent
+    55  reversal refused: no payment of invoice … with NTB … was sent (or:
+        STAN … is not the STAN of the payment …)
+                                           nothing sent
 
 With the journal, payments are idempotent: a payment with the invoice and
 NTB of an earlier one is not sent again; it gets the earlier call's result
-(0 with the same data, or 68 naming the reversal's state). Only a payment
-that was never sent (91, 96) may be sent again with the same NTB.
+(0 with the same data, or 68 naming the reversal's state); with another
+amount it is refused (51). Only a payment that was never sent (91, 96) may be
+sent again with the same NTB. An answer that comes after the journal gave
+its entry up (the orphan sweep, a stop) is 68 with the reversal queued,
+never 0.
 
 On every code but 0 `data` is an empty object.
 """
@@ -54,13 +70,18 @@ import gevent
 from gevent import GreenletExit
 
 from appliance.http.jsonrpc import Dispatcher, InvalidParams
-from appliance.net.link import AnswerLost, LinkDown, LinkError, RequestTimeout
+from appliance.errors import LinkDown
+from appliance.net.outcome import (
+    LINK_DOWN as LINK_DOWN_OUTCOME, LOST as LOST_OUTCOME, TIMEOUT as TIMEOUT_OUTCOME)
 from appliance.pbb.request import (
     MAX_AMOUNT, TELLER_DEFAULTS, RequestBuilder, parse_request_bits)
 from appliance.http.server import View, json_response
 from appliance.settings.schema import Schema, Setting
 
 OK = 0
+AMOUNT_DIFFERS = 51         # refusals, with the BJB code of the same meaning
+NOTHING_TO_REVERSE = 54
+NOT_FOUND = 55
 TIMED_OUT = 68
 LINK_DOWN = 91
 IN_PROGRESS = 94
@@ -78,8 +99,9 @@ OPTIONS = Schema(
 log = logging.getLogger('iso8583d.teller')
 
 
-def make_view(route, gateways, builder=None):
-    """The view of one teller route; `gateways` maps host names to links."""
+def make_view(route, gateways, builder=None, open_database=None):
+    """The view of one teller route; `gateways` maps host names to their
+    appliance.roles.bank.gateway.Gateway (the teller opens no database)."""
     teller = Teller(route, gateways, builder)
     dispatcher = Dispatcher({'inquiry': teller.inquiry, 'payment': teller.payment,
                              'reversal': teller.reversal})
@@ -104,8 +126,7 @@ class Teller:
         self.gateway = gateways[route.host]
         self.timeout = route.timeout
         self.builder = builder or RequestBuilder(_defaults(route.options))
-        # The bank.pemda host module keeps the journal (None: no journal).
-        self.journal = getattr(getattr(self.gateway, 'module', None), 'journal', None)
+        self.journal = self.gateway.journal     # None: the host keeps no journal
 
     def inquiry(self, params):
         invoice_id = _invoice_id(params)
@@ -120,75 +141,136 @@ class Teller:
 
     def reversal(self, params):
         invoice_id, amount, ntb = _invoice_id(params), _amount(params), _ntb(params)
-        stan = _stan(params)
         if self.journal is None:
             return self._exchange(partial(self.builder.reversal, invoice_id, amount, ntb),
-                                  stan)
-        return self._journalled('reversal', self.builder.reversal(invoice_id, amount, ntb,
-                                                                  stan))
+                                  _stan(params))
+        stan = _stan(params) if 'stan' in params else None
+        try:
+            payment = self.journal.payment_of(invoice_id, ntb)
+        except Exception as e:
+            log.error('[web_%s] journal unavailable, reversal not sent: %s', self.route_name, e)
+            return self._failed(NOT_SENT, 'request not sent to %s: the journal is '
+                                          'unavailable' % self.host)
+        refusal = self._mismatch(payment, invoice_id, ntb, amount, stan)
+        if refusal is not None:
+            return self._failed(*refusal)
+        msg = self.builder.reversal(invoice_id, amount, ntb, stan or payment.stan)
+        return self._journalled('reversal', msg, payment_id=payment.id)
+
+    def _mismatch(self, payment, invoice_id, ntb, amount, stan):
+        """(code, message) refusing a reversal that does not match the payment
+        it names, or None: it must be one this bank sent to this host, with
+        the same invoice, NTB, amount (and STAN when given), answered 00."""
+        from appliance.roles.bank.journal import ANSWERED, SENDING, UNSENT
+        which = 'the payment of invoice %s with NTB %s' % (invoice_id, ntb)
+        if payment is None:
+            why = (NOT_FOUND, 'no payment of invoice %s with NTB %s was sent to %s'
+                   % (invoice_id, ntb, self.host))
+        elif payment.state == SENDING:
+            return IN_PROGRESS, 'payment of invoice %s with NTB %s is still in progress' % (
+                invoice_id, ntb)
+        elif payment.state == ANSWERED and payment.code != '00':
+            why = (NOTHING_TO_REVERSE, '%s was answered %s, not 00: nothing to reverse'
+                   % (which, payment.code))
+        elif payment.state == UNSENT:
+            why = (NOTHING_TO_REVERSE, '%s was never sent (%s)' % (which, payment.state))
+        elif payment.state != ANSWERED:
+            saf = self.journal.saf_of(payment.id)
+            why = (NOTHING_TO_REVERSE, '%s was not answered (%s): the bank reverses it '
+                   'itself (SAF entry %s)' % (which, payment.state, saf.id if saf else '?'))
+        elif payment.amount != amount:
+            why = (AMOUNT_DIFFERS, 'amount %d is not the amount of %s (%d)'
+                   % (amount, which, payment.amount))
+        elif stan is not None and stan != payment.stan:
+            why = (NOT_FOUND, 'STAN %s is not the STAN of %s (%s)' % (stan, which, payment.stan))
+        else:
+            return None
+        return why[0], 'reversal refused: %s; nothing sent' % why[1]
 
     def _exchange(self, build, stan=None):
-        """Send build(stan) to the host and turn the outcome into a result."""
+        """Send build(stan) to the host (no journal) and turn the outcome into a result."""
         try:
-            answer = self.gateway.send(build(stan or self.gateway.next_stan()),
-                                       self.timeout)
-        except LinkDown:
+            msg = build(stan or self.gateway.next_stan())
+        except LinkDown:            # every STAN in flight
             return self._failed(LINK_DOWN, 'link %s is down' % self.host)
-        except AnswerLost as e:
-            return self._failed(TIMED_OUT, '%s; the outcome is unknown' % e)
-        except RequestTimeout:
-            return self._failed(TIMED_OUT, 'no answer from %s %s' % (
-                self.host, _within(self.timeout)))
-        except LinkError as e:
-            return self._failed(NOT_SENT, 'request not sent to %s: %s' % (self.host, e))
-        data = {str(bit): value for bit, value in answer.sorted_bits().items()}
-        return {'code': OK, 'message': 'OK', 'data': data}
+        outcome = self.gateway.exchange(msg, self.timeout)
+        if not outcome.answered:
+            return self._failed(*self._not_answered(outcome))
+        return _result(outcome.answer)
 
-    def _journalled(self, kind, msg, idem_key=None):
+    def _not_answered(self, outcome):
+        """(code, message) of an outcome without an answer."""
+        if outcome.kind == LINK_DOWN_OUTCOME:
+            return LINK_DOWN, 'link %s is down' % self.host
+        if outcome.kind == LOST_OUTCOME:
+            return TIMED_OUT, '%s; the outcome is unknown' % outcome.error
+        if outcome.kind == TIMEOUT_OUTCOME:
+            return TIMED_OUT, 'no answer from %s %s' % (self.host, _within(self.timeout))
+        return NOT_SENT, 'request not sent to %s: %s' % (self.host, outcome.error)
+
+    def _journalled(self, kind, msg, idem_key=None, payment_id=None):
         """Send a payment or reversal with the journal: written before it goes
         out, updated with its outcome; an unknown outcome queues a reversal."""
-        from appliance.roles.bank.journal import Duplicate, LOST, MALFORMED, TIMEOUT, CUT
+        from appliance.roles.bank.journal import Duplicate, MALFORMED, CUT
         journal = self.journal
         try:
-            entry = journal.begin(kind, msg, idem_key)
+            entry = journal.begin(kind, msg, idem_key, payment_id)
         except Duplicate as repeated:
-            return self._repeated(repeated.entry)
+            return self._repeated(repeated.entry, int(msg.get(4) or 0))
         except Exception as e:
             log.error('[web_%s] journal unavailable, %s not sent: %s', self.route_name,
                       kind, e)
             return self._failed(NOT_SENT, 'request not sent to %s: the journal is '
                                           'unavailable' % self.host)
         try:
-            answer = self.gateway.send(msg, self.timeout)
-        except LinkDown:
-            return self._unsent(entry, LINK_DOWN, 'link %s is down' % self.host)
-        except AnswerLost as e:
-            return self._unknown(entry, LOST, msg, '%s; the outcome is unknown' % e)
-        except RequestTimeout:
-            return self._unknown(entry, TIMEOUT, msg, 'no answer from %s %s' % (
-                self.host, _within(self.timeout)))
-        except LinkError as e:
-            return self._unsent(entry, NOT_SENT, 'request not sent to %s: %s' % (
-                self.host, e))
+            outcome = self.gateway.exchange(msg, self.timeout)
         except GreenletExit:
             # Cut by a stop: the outcome is unknown, the reversal must persist.
             self._unknown(entry, CUT, msg, 'stopped while waiting for %s' % self.host)
             raise
+        if not outcome.answered:
+            code, message = self._not_answered(outcome)
+            if outcome.unknown:     # journal states timeout and lost are the outcome's
+                return self._unknown(entry, outcome.kind, msg, message)
+            return self._unsent(entry, code, message)
+        answer = outcome.answer
         code = answer.get(39)
         if not (isinstance(code, str) and len(code) == 2) or answer.get(11) != msg.get(11):
             return self._unknown(entry, MALFORMED, msg, 'malformed answer from %s (bit 39 '
                                  '%r); the outcome is unknown' % (self.host, code))
-        data = {str(bit): value for bit, value in answer.sorted_bits().items()}
-        result = {'code': OK, 'message': 'OK', 'data': data}
+        result = _result(answer)
         try:
-            journal.answered(entry, code, result)
+            recorded = journal.answered(entry, code, result)
         except Exception as e:
             log.error('[web_%s] answer to journal entry %d not recorded: %s',
                       self.route_name, entry, e)
             message = 'answered by %s but the answer could not be journalled' % self.host
             self._owe_reversal(entry, msg, message)
             return self._failed(TIMED_OUT, message + '; it will be reversed')
+        if not recorded:
+            return self._too_late(entry, msg)
         return result
+
+    def _too_late(self, entry, msg):
+        """The answer came after the entry left `sending`: the orphan sweep (or
+        a stop) gave it up and queued its reversal, so it is not paid; the
+        teller hears what the journal says."""
+        from appliance.roles.bank.journal import UNRECORDED
+        message = 'answered by %s after journal entry %d was given up' % (self.host, entry)
+        try:
+            saf = self.journal.unrecorded(entry, message, msg)   # 0 rows: its SAF entry
+            found = self.journal.saf_of(entry)
+        except Exception as e:
+            log.error('[web_%s] journal entry %d: %s', self.route_name, entry, e)
+            return self._failed(TIMED_OUT, '%s; reversal to be queued when the journal is '
+                                           'back' % message)
+        if saf is None:     # neither sending nor given up with a reversal
+            log.error('[web_%s] journal entry %d: answered after it left sending, and no '
+                      'reversal is queued for it; check it by hand', self.route_name, entry)
+            return self._failed(TIMED_OUT, '%s; the outcome is unknown' % message)
+        state = found.reason if found is not None else UNRECORDED
+        return self._failed(TIMED_OUT, '%s (%s); reversal queued (SAF entry %s)' % (
+            message, state, saf))
 
     def _owe_reversal(self, entry, msg, message):
         """The teller is told the payment failed, so its reversal is owed:
@@ -219,7 +301,7 @@ class Teller:
 
     def _unknown(self, entry, state, msg, message):
         try:
-            saf = self.journal.unknown(entry, state, message, msg)
+            saf = self.gateway.reverse_unknown(msg, state, entry=entry, message=message)
         except Exception as e:
             log.error('[web_%s] journal entry %d not updated: %s', self.route_name,
                       entry, e)
@@ -227,9 +309,15 @@ class Teller:
                                            'is back' % message)
         return self._failed(TIMED_OUT, '%s; reversal queued (SAF entry %s)' % (message, saf))
 
-    def _repeated(self, entry):
-        """The outcome of the earlier payment with this invoice and NTB."""
+    def _repeated(self, entry, amount):
+        """The outcome of the earlier payment with this invoice and NTB (when
+        it had the same amount)."""
         from appliance.roles.bank.journal import ANSWERED, SENDING
+        if entry.amount != amount:
+            return self._failed(AMOUNT_DIFFERS, 'payment refused: invoice %s with NTB %s was '
+                                'sent before with amount %d, not %d; an NTB names one '
+                                'payment' % (entry.invoice_id, entry.ntb, entry.amount,
+                                             amount))
         if entry.state == SENDING:
             return self._failed(IN_PROGRESS, 'payment of invoice %s with NTB %s is still '
                                              'in progress' % (entry.invoice_id, entry.ntb))
@@ -247,6 +335,12 @@ class Teller:
     def _failed(self, code, message):
         log.warning('[web_%s] %s', self.route_name, message)
         return {'code': code, 'message': message, 'data': {}}
+
+
+def _result(answer):
+    """The teller's result of an answer: every bit by number."""
+    data = {str(bit): value for bit, value in answer.sorted_bits().items()}
+    return {'code': OK, 'message': 'OK', 'data': data}
 
 
 def _defaults(options):

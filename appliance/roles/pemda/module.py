@@ -39,10 +39,10 @@ class BillerModule(HostModule):
 
     def start(self):
         from appliance.roles.pemda.biller import Biller
-        section = self.appliance.module_section(self.config.module)
+        section = self.context.module_section(self.config.module)
         url = section.biller.db_url
         try:
-            self.database = self.appliance.database(url, init=partial(init_tables,
+            self.database = self.context.database(url, init=partial(init_tables,
                                                                       demo=section.demo))
             _check_tables(self.database, url)
         except Fatal:
@@ -59,14 +59,14 @@ class BillerModule(HostModule):
     def initdb(self, demo):
         """Create the tables (and demo bills); a line saying what was done."""
         from appliance.store.db import mask_url
-        section = self.appliance.module_section(self.config.module)
-        database = self.appliance.database(section.biller.db_url)
+        section = self.context.module_section(self.config.module)
+        database = self.context.database(section.biller.db_url)
         demo = demo or section.demo
         what = 'tables%s ready in %s' % (' and demo bills' if demo else '',
-                                         mask_url(self.appliance.db_url(
+                                         mask_url(self.context.db_url(
                                              section.biller.db_url)))
         # Billers sharing one database (the preset's two) initialise it once.
-        done = self.appliance.initialized
+        done = self.context.initialized
         earlier = done.get(id(database))
         if earlier is not None and earlier[1] >= demo:
             return '%s (with host_%s)' % (what, earlier[0])
