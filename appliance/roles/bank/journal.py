@@ -171,6 +171,9 @@ class Journal:
     """The journal and SAF queue of one host in one database."""
 
     def __init__(self, db, host, owner=None, clock=time.time, owed=None):
+        # An entry answered 00 must not fall back to `sending` after a power
+        # cut (it would be swept and reversed): SQLite commits with FULL.
+        db.require_durable()
         self.db = db
         self.host = host
         self.owner = owner or new_owner()
