@@ -1,8 +1,9 @@
 """No table keeps card data: after payments that carry a PAN (bit 2) and a
 track 2 (bit 35) through real daemons, through the aggregator (LinkAja ->
 bank forwarder -> pemda) and through the bank's teller (journal -> pemda),
-no row of the journal, SAF, forwarder or LinkAja tables holds them; the
-pemda still echoes them in its answers, as the spec asks."""
+no row of the journal, SAF, forwarder or LinkAja tables holds them, and no
+daemon logs them in clear; the pemda still echoes them in its answers, as
+the spec asks."""
 import json
 
 import pytest
@@ -62,7 +63,7 @@ def urls(request, tmp_path):
     return dict(journal=pg), dict.fromkeys(('bogor', 'bekasi', 'forwarder', 'aggregator'), pg)
 
 
-def test_no_journal_forwarder_or_linkaja_row_holds_a_pan_or_track_2(tmp_path, urls):
+def test_no_journal_forwarder_or_linkaja_row_nor_log_line_holds_a_pan_or_track_2(tmp_path, urls):
     own, chain_urls = urls
     chain = LinkAjaChain(tmp_path, db_urls=chain_urls,
                          bank_replace=teller_sends_card_data(own['journal']))
@@ -79,6 +80,10 @@ def test_no_journal_forwarder_or_linkaja_row_holds_a_pan_or_track_2(tmp_path, ur
                 everything.setdefault(table, []).extend(texts)
     finally:
         chain.stop()
+    lines = [line for daemon in [chain.bank, chain.aggregator] + list(chain.pemdas.values())
+             for line in daemon.lines]
+    assert any(' Receive [' in line and '622011********8888' in line for line in lines)
+    assert [line for line in lines if PAN in line or '9912' in line] == []
     assert {t for t, texts in everything.items() if texts} >= {
         'iso8583d_journal', 'iso8583d_forward', 'iso8583d_linkaja'}, everything
     leaks = [text for texts in everything.values() for text in texts
