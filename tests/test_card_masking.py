@@ -121,3 +121,10 @@ def test_a_frame_without_card_fields_is_left_whole_when_it_cannot_be_decoded():
     codec = Codec('bjb_pbb')
     raw = b'0200' b'3000000000000000' b'541019' b'00000001953X'
     assert mask_frame(raw, codec.locate_card_data(raw), 'ascii') == raw
+
+
+def test_a_bit_outside_the_spec_before_a_track_2_hides_the_rest_of_the_frame():
+    codec = Codec('bjb_pbb')
+    raw = b'0200' b'0800000020000000' b'123456' b'24' b'622011888888888888=9912'
+    assert mask_frame(raw, codec.locate_card_data(raw), 'ascii') == (
+        b'0200' b'0800000020000000' + b'*' * 31)

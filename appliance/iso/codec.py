@@ -386,21 +386,27 @@ class Codec:
         except CodecError:
             return [(None, 4, len(text))]
         bits = [bit for bit in range(2, width + 1) if bitmap >> (width - bit) & 1]
-        spans, out = [], {}
+        spans = []
         for index, bit in enumerate(bits):
-            field = self._fields.get(bit)
-            start = pos
-            try:
-                if field is None:
-                    raise CodecError('unknown')
-                pos = field.take(text, pos, out)
-            except CodecError:
+            end = self._end_of(bit, text, pos)
+            if end is None:         # nothing from here on can be located
                 if not CARD_BITS.isdisjoint(bits[index:]):
-                    spans.append((None, start, len(text)))
+                    spans.append((None, pos, len(text)))
                 return spans
             if bit in CARD_BITS:
-                spans.append((bit, start + field.spec.prefix, pos))
+                spans.append((bit, pos + self.spec.fields[bit].prefix, end))
+            pos = end
         return spans
+
+    def _end_of(self, bit, text, pos):
+        """Where field `bit` read at `pos` ends; None when it cannot be read."""
+        field = self._fields.get(bit)
+        if field is None:
+            return None
+        try:
+            return field.take(text, pos, {})
+        except CodecError:
+            return None
 
     def _undecodable(self, raw, bad, starts):
         """A text field held a byte the charset cannot decode."""
