@@ -38,7 +38,7 @@ def signed_on(host):
 class LinkAjaChain:
     """Four daemons: pemda Bogor, pemda Bekasi, bank, aggregator."""
 
-    def __init__(self, tmp, db_urls=None):
+    def __init__(self, tmp, db_urls=None, bank_replace=()):
         urls = dict(bogor='sqlite:///demo.db', bekasi='sqlite:///demo.db',
                     forwarder='sqlite:///forwarder.db', aggregator='sqlite:///aggregator.db')
         urls.update(db_urls or {})
@@ -62,7 +62,7 @@ class LinkAjaChain:
         bank_conf = tmp / 'bank.d'
         seed_config('test-bank.ini', bank_conf, tmp, [
             ('port = 10002', 'port = %d' % self.ports['bogor']),
-            ('port = 7000', 'port = %d' % self.ports['teller'])])
+            ('port = 7000', 'port = %d' % self.ports['teller'])] + list(bank_replace))
         seed_config('bank-agratek.ini', bank_conf, tmp, [
             ('port = 10001', 'port = %d' % self.ports['agratek']),
             ('postgresql://user:pass@localhost/db', urls['forwarder'])])

@@ -4,8 +4,11 @@ The per-field work is compiled into closures once, in Codec(); encode and
 decode then run one tight loop over the present bits. Every failure is a
 CodecError naming the field and the byte position (offsets count from the
 MTI, framing excluded); card data is masked in its text.
+
+Both can also report where the card data fields lie in the bytes (`spans`),
+so a log line masks exactly those bytes (appliance.iso.mask.mask_frame).
 """
-from appliance.iso.mask import mask_value
+from appliance.iso.mask import CARD_BITS, mask_value
 from appliance.iso.message import Message
 from appliance.iso.spec import Spec, get_spec
 from appliance.errors import CodecError  # noqa: F401
@@ -178,7 +181,9 @@ class Codec:
 
     # -- encode ---------------------------------------------------------
 
-    def encode(self, msg):
+    def encode(self, msg, spans=None):
+        """The bytes of `msg`; with a list as `spans`, (bit, start, end) of
+        each card data value in them is appended to it."""
         mti, bits = msg.mti, msg.bits
         if not (type(mti) is str and len(mti) == 4 and _digits(mti)):
             raise CodecError('MTI: expected 4 digits, got %r' % (mti,))
@@ -210,7 +215,17 @@ class Codec:
         if len(raw) > self._max_size:
             raise CodecError('message of %d bytes exceeds the maximum %d of spec %s'
                              % (len(raw), self._max_size, self.spec.name))
+        if spans is not None and not CARD_BITS.isdisjoint(bits):
+            self._card_spans(len(mti) + len(head), order, parts, spans)
         return raw
+
+    def _card_spans(self, pos, order, parts, spans):
+        """Where the encoded card data values lie (after their length prefix)."""
+        fields = self.spec.fields
+        for bit, piece in zip(order, parts):
+            if bit in CARD_BITS:
+                spans.append((bit, pos + fields[bit].prefix, pos + len(piece)))
+            pos += len(piece)
 
     def _unknown_key(self, bits):
         bad = next(b for b in bits if type(b) is not int)
@@ -253,7 +268,9 @@ class Codec:
 
     # -- decode ---------------------------------------------------------
 
-    def decode(self, raw):
+    def decode(self, raw, spans=None):
+        """The Message in `raw`; with a list as `spans`, (bit, start, end) of
+        each card data value in `raw` is appended to it."""
         if not isinstance(raw, bytes):
             try:
                 raw = bytes(raw)
@@ -272,11 +289,14 @@ class Codec:
         mti = text[:4]
         if not (len(mti) == 4 and _digits(mti)):
             raise CodecError('MTI: expected 4 digits at byte 0, got %r' % (mti,))
-        takes, specs, pos = self._plan(text)
+        takes, specs, pos, card = self._plan(text)
         out = {}
         if bad is None:
-            for take in takes:
-                pos = take(text, pos, out)
+            if spans is None or not card:
+                for take in takes:
+                    pos = take(text, pos, out)
+            else:
+                pos = self._take_locating(text, pos, takes, card, out, spans)
         else:
             starts = []
             for take, spec in zip(takes, specs):
@@ -290,8 +310,20 @@ class Codec:
             raise self._undecodable(raw, bad, starts)
         return Message(mti, out)
 
+    @staticmethod
+    def _take_locating(text, pos, takes, card, out, spans):
+        """The decoding loop, noting where card data values lie."""
+        for index, take in enumerate(takes):
+            start = pos
+            pos = take(text, pos, out)
+            where = card.get(index)
+            if where is not None:
+                spans.append((where[0], start + where[1], pos))
+        return pos
+
     def _plan(self, text):
-        """(field decoders, field specs, position after the bitmap), cached by
+        """(field decoders, field specs, position after the bitmap, card data
+        fields as {index: (bit, length prefix digits)}), cached by
         bitmap text: a link sees few message shapes, so parsing the bitmap and
         looking up fields is done once per shape."""
         size = 32 if text[4:5] in _SECONDARY_FIRST else 16
@@ -318,7 +350,9 @@ class Codec:
                 raise CodecError('bit %d: not in spec %s, present in the bitmap at byte %d'
                                  % (bit, self.spec.name, 4 if bit <= 64 else 20))
             fields.append(field)
-        return (tuple(f.take for f in fields), tuple(f.spec for f in fields), pos)
+        card = {i: (f.spec.bit, f.spec.prefix) for i, f in enumerate(fields)
+                if f.spec.bit in CARD_BITS}
+        return (tuple(f.take for f in fields), tuple(f.spec for f in fields), pos, card)
 
     @staticmethod
     def _bitmap(text):
@@ -335,6 +369,44 @@ class Codec:
             raise CodecError('bit 1 (secondary bitmap): expected 16 hex digits at byte 20,'
                              ' got %r' % (secondary,))
         return (value << 64) | int(secondary, 16), 128, 36
+
+    # -- an undecodable frame, for its log line ------------------------------
+
+    def locate_card_data(self, raw):
+        """Spans to mask in a frame that decode refused, for its log line:
+        (bit, start, end) of each card data value read before the failure,
+        and (None, start, end) for the bytes from the failure on when they
+        may hold card data that could not be located (a card field at or
+        after the failure, or a bitmap that cannot be read)."""
+        text = bytes(raw).decode(self._encoding, 'surrogateescape')
+        if not _digits(text[:4]):
+            return [(None, 0, len(text))]
+        try:
+            bitmap, width, pos = self._bitmap(text)
+        except CodecError:
+            return [(None, 4, len(text))]
+        bits = [bit for bit in range(2, width + 1) if bitmap >> (width - bit) & 1]
+        spans = []
+        for index, bit in enumerate(bits):
+            end = self._end_of(bit, text, pos)
+            if end is None:         # nothing from here on can be located
+                if not CARD_BITS.isdisjoint(bits[index:]):
+                    spans.append((None, pos, len(text)))
+                return spans
+            if bit in CARD_BITS:
+                spans.append((bit, pos + self.spec.fields[bit].prefix, end))
+            pos = end
+        return spans
+
+    def _end_of(self, bit, text, pos):
+        """Where field `bit` read at `pos` ends; None when it cannot be read."""
+        field = self._fields.get(bit)
+        if field is None:
+            return None
+        try:
+            return field.take(text, pos, {})
+        except CodecError:
+            return None
 
     def _undecodable(self, raw, bad, starts):
         """A text field held a byte the charset cannot decode."""

@@ -1,4 +1,5 @@
-"""Card data masking for log lines and error texts (bits 2, 35, 52)."""
+"""Card data masking for log lines and error texts (bits 2, 35, 52): of
+values, and of the same fields in the bytes of a frame."""
 
 CARD_BITS = frozenset((2, 35, 52))
 _TRACK2_SEPARATORS = '=D'
@@ -41,3 +42,22 @@ def mask_bits(bits):
     for bit in CARD_BITS.intersection(masked):
         masked[bit] = mask_value(bit, masked[bit])
     return masked
+
+
+def mask_frame(raw, spans, encoding):
+    """`raw` with the card data at `spans` masked in place, every other byte
+    untouched: spans are (bit, start, end) from the codec (Codec.decode,
+    Codec.encode, Codec.locate_card_data); a bit of None hides the span
+    whole. Masking by position, not by searching for the values: a value
+    that also occurs elsewhere in the frame (a PAN equal to the NTB, a track
+    2 of `00`) must not hide those other bytes."""
+    if not spans:
+        return raw
+    out = bytearray(raw)
+    for bit, start, end in spans:
+        if bit is None:
+            shown = '*' * (end - start)
+        else:
+            shown = mask_value(bit, raw[start:end].decode(encoding, 'replace'))
+        out[start:end] = shown.encode(encoding, 'replace')
+    return bytes(out)

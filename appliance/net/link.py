@@ -20,7 +20,7 @@ from gevent.hub import Waiter
 from appliance.iso import netmgmt
 from appliance.iso.codec import CodecError
 from appliance.iso.framing import FramingError
-from appliance.iso.mask import CARD_BITS, mask_bits, mask_value
+from appliance.iso.mask import mask_bits, mask_frame
 from appliance.iso.message import is_response
 from appliance.metrics import IN, OUT
 from appliance.net.outbox import Outbox
@@ -144,15 +144,19 @@ class Link:
                 self._dispatch(raw)
 
     def _dispatch(self, raw):
+        spans = [] if log.isEnabledFor(logging.INFO) else None
         try:
-            msg = self.host.codec.decode(raw)
+            msg = self.host.codec.decode(raw, spans)
         except CodecError as e:
-            self._log_raw(raw, None, 'Receive', 'Raw to ISO8583')
+            if spans is not None:
+                self._log_raw(raw, self.host.codec.locate_card_data(raw),
+                              'Receive', 'Raw to ISO8583')
             log.error('%s Cannot decode, frame dropped: %s', self.prefix, e)
             self.metrics.decode_errors += 1
             return
         self.metrics.count(IN, msg)
-        self._log_raw(raw, msg, 'Receive', 'Raw to ISO8583')
+        if spans is not None:
+            self._log_raw(raw, spans, 'Receive', 'Raw to ISO8583')
         if msg.mti.startswith(REJECTED):
             self._rejected(msg)
         elif is_response(msg.mti):
@@ -222,9 +226,11 @@ class Link:
         """Encode and frame one message; it leaves at the end of this turn
         of the event loop, with whatever else was sent in it."""
         self._log_msg('Encode', msg, handler)
-        raw = self.host.codec.encode(msg)
+        spans = [] if log.isEnabledFor(logging.INFO) else None
+        raw = self.host.codec.encode(msg, spans)
         frame = self.splitter.frame(raw)
-        self._log_raw(raw, msg, 'Send', 'ISO8583 to raw')
+        if spans is not None:
+            self._log_raw(raw, spans, 'Send', 'ISO8583 to raw')
         if self.closed.is_set():
             raise LinkDown('link %s is down' % self.host.name)
         self.outbox.put(frame)
@@ -330,30 +336,18 @@ class Link:
 
     # -- logging -------------------------------------------------------------
 
-    def _log_raw(self, raw, msg, frame_verb, raw_verb):
+    def _log_raw(self, raw, spans, frame_verb, raw_verb):
         """The seed's two lines about bytes (framed, then bare), in wire order,
-        with card data masked when the message could be decoded."""
-        if not log.isEnabledFor(logging.INFO):
-            return
-        if msg is not None:
-            raw = self._mask_raw(raw, msg)
+        with the card data at `spans` (from the codec) masked in place; the
+        framing header and suffix depend on the length (and the connection's
+        header) alone, which masking keeps."""
+        raw = mask_frame(raw, spans, self.host.codec.spec.encoding)
         frame = self.splitter.frame(raw)
         lines = [(frame_verb, frame), (raw_verb, raw)]
         if frame_verb == 'Send':
             lines.reverse()
         for verb, data in lines:
             log.info('%s %s [%r]', self.prefix, verb, data)
-
-    def _mask_raw(self, raw, msg):
-        encoding = self.host.codec.spec.encoding
-        # Longest first: the PAN (2) is part of track 2 (35), and masking it
-        # first would leave the rest of track 2 unmatched and in the clear.
-        for bit in sorted(CARD_BITS.intersection(msg.bits), key=lambda b: -len(msg.bits[b])):
-            value = msg.bits[bit]
-            if value:
-                raw = raw.replace(value.encode(encoding),
-                                  mask_value(bit, value).encode(encoding))
-        return raw
 
     def _log_msg(self, verb, msg, handler=False):
         if not log.isEnabledFor(logging.INFO):

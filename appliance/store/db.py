@@ -25,13 +25,16 @@ from appliance.store.groupcommit import GroupCommit
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
 # WAL lets readers run beside the one writer; NORMAL is durable enough under
-# WAL (a power cut may lose the last commits, never corrupt the file).
+# WAL for most tables (a power cut may lose the last commits, never corrupt
+# the file). A database whose commit comes before a payment is answered
+# asks for FULL instead (SqliteStore.require_durable).
 SQLITE_PRAGMAS = (
     ('journal_mode', 'wal'),
     ('synchronous', 'normal'),
     ('busy_timeout', SQLITE_BUSY_TIMEOUT_MS),
     ('foreign_keys', 1),
 )
+DURABLE_SYNCHRONOUS = 'full'    # PRAGMA synchronous reads it back as 2
 
 class SqliteStore(PooledSqliteDatabase):
     """SQLite file. Every transaction begins IMMEDIATE (takes the write lock
@@ -44,6 +47,24 @@ class SqliteStore(PooledSqliteDatabase):
                          check_same_thread=False, **kwargs)
         self._write_lock = threading.RLock()
         self._group = GroupCommit(self._write_group)
+
+    @property
+    def durable(self):
+        return dict(self._pragmas)['synchronous'] == DURABLE_SYNCHRONOUS
+
+    def require_durable(self):
+        """Commit with synchronous=FULL from now on: every commit reaches the
+        disk before it returns, so a power cut cannot take back what a caller
+        was already told (a journal entry answered 00 falling back to
+        `sending`). Idle pooled connections are dropped so that each
+        connection made from now on sets it; the open one is switched."""
+        if self.durable:
+            return
+        self._pragmas = tuple((name, DURABLE_SYNCHRONOUS if name == 'synchronous' else value)
+                              for name, value in self._pragmas)
+        self.close_idle()
+        if not self.is_closed():
+            self.execute_sql('PRAGMA synchronous = %s' % DURABLE_SYNCHRONOUS)
 
     @contextmanager
     def write_transaction(self):
@@ -87,6 +108,10 @@ class PostgresStore(PooledPostgresqlDatabase):
     """
 
     PING_AFTER = 1.0
+
+    def require_durable(self):
+        """Nothing to do: commits are as durable as the server makes them
+        (synchronous_commit, on by default)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

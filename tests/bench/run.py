@@ -1,6 +1,6 @@
 """`make bench`: codec, link and end-to-end benchmarks side by side, in one go.
 
-    .venv/bin/python tests/bench/run.py [--only codec,link,e2e] [--quick]
+    .venv/bin/python tests/bench/run.py [--only codec,link,e2e,journal] [--quick]
                                         [--out build/bench/latest.json]
 
 Prints a table (stdout) and writes every number as JSON. Progress lines go to
@@ -27,6 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import codec  # noqa: E402
 import common  # noqa: E402
 import e2e  # noqa: E402
+import journal  # noqa: E402
 import link  # noqa: E402
 from common import say  # noqa: E402
 
@@ -45,8 +46,9 @@ def machine():
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--only', default='codec,link,e2e,logging',
-                        help='comma-separated parts to run (default: all)')
+    parser.add_argument('--only', default='codec,link,e2e,logging,journal',
+                        help='comma-separated parts to run (default: all; journal: SQLite '
+                             'journal writes, NORMAL against FULL)')
     parser.add_argument('--quick', action='store_true',
                         help='short loads (1 s) and fewer bills: a smoke run, not numbers')
     parser.add_argument('--out', default=os.path.join(common.ROOT, 'build', 'bench',
@@ -74,6 +76,16 @@ def main(argv=None):
         if 'link' in parts:
             report['link'] = link.run(os.path.join(workdir, 'link'),
                                       seconds=1.0 if args.quick else 3.0)
+        if 'journal' in parts:
+            say('journal: two writes per payment, synchronous NORMAL and FULL')
+            # Under the repository, not /tmp: a tmpfs would hide the fsyncs.
+            disk = os.path.join(common.ROOT, 'build', 'bench')
+            os.makedirs(disk, exist_ok=True)
+            where = tempfile.mkdtemp(prefix='journal-', dir=disk)
+            try:
+                report['journal'] = journal.run(where, seconds=1.0 if args.quick else 3.0)
+            finally:
+                shutil.rmtree(where, ignore_errors=True)
         if 'e2e' in parts:
             report['ceiling'] = e2e.ceiling(os.path.join(workdir, 'ceiling'), LEVELS, seconds)
             for kind in ('sqlite', 'postgresql'):
@@ -208,6 +220,14 @@ def table(r):
             lines.append('  %-8s %12s %14s %6.2fx' % (
                 op, '{:,}'.format(c[op]['ours_per_s']), '{:,}'.format(c[op]['pyiso8583_per_s']),
                 c[op]['ratio']))
+    if r.get('journal'):
+        lines += ['', 'Journal on SQLite: begin + answered per payment (durability cost)',
+                  '  %-11s %7s %11s %7s %7s' % ('synchronous', 'tellers', 'payments/s',
+                                               'p50 ms', 'p99 ms')]
+        for row in r['journal']:
+            lines.append('  %-11s %7d %11s %7s %7s' % (
+                row['synchronous'], row['tellers'], '{:,}'.format(row['payments_per_s']),
+                row['p50_ms'], row['p99_ms']))
     if r.get('link'):
         lines += ['', 'Link: ISO8583 round trips between two processes over loopback '
                       '(CPU ms per round trip: sender/answerer)',

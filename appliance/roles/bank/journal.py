@@ -138,6 +138,19 @@ def new_owner():
     return uuid.uuid4().hex
 
 
+_CARD_KEYS = frozenset(str(bit) for bit in CARD_BITS)
+
+
+def _without_card_data(result):
+    """The teller's result as the journal keeps it: the answer's bits (its
+    `data`) without card data, which the pemda echoes (spec: responses copy
+    bits 2 and 35) but no table may hold."""
+    data = result.get('data') if isinstance(result, dict) else None
+    if not data or _CARD_KEYS.isdisjoint(data):
+        return result
+    return dict(result, data={b: v for b, v in data.items() if b not in _CARD_KEYS})
+
+
 def reversal_of(msg):
     """The 0400 that reverses `msg` (a 0200 payment, or a 0400/0401 itself)."""
     reversal = Message('0400', {b: v for b, v in msg.bits.items()
@@ -172,6 +185,9 @@ class Journal:
     """The journal and SAF queue of one host in one database."""
 
     def __init__(self, db, host, owner=None, clock=time.time, owed=None):
+        # An entry answered 00 must not fall back to `sending` after a power
+        # cut (it would be swept and reversed): SQLite commits with FULL.
+        db.require_durable()
         self.db = db
         self.host = host
         self.owner = owner or new_owner()
@@ -213,9 +229,11 @@ class Journal:
     # -- after it ----------------------------------------------------------------
 
     def answered(self, entry_id, code, result):
-        """Record the answer; False when the entry is no longer `sending` (the
-        orphan sweep or a stop gave it up and queued its reversal first)."""
-        values = dict(id=entry_id, state=ANSWERED, code=code or '', result=json.dumps(result),
+        """Record the answer (without card data); False when the entry is no
+        longer `sending` (the orphan sweep or a stop gave it up and queued its
+        reversal first)."""
+        values = dict(id=entry_id, state=ANSWERED, code=code or '',
+                      result=json.dumps(_without_card_data(result)),
                       now=self.clock(), sending=SENDING)
         return self.db.write_one(
             lambda: self.sql.answer.execute(self.db, values).rowcount) > 0

@@ -51,6 +51,9 @@ class BillerModule(HostModule):
             from appliance.store.db import mask_url
             raise Fatal('[host_%s] cannot open the biller database %s: %s' % (
                 self.config.name, mask_url(url), e)) from None
+        # A payment answered 00 is the taxpayer's receipt: on SQLite its
+        # commit must survive a power cut (docs/protocol.md, SQLite).
+        self.database.require_durable()
         self.biller = Biller(section.biller, self.database)
 
     def handle(self, request):
