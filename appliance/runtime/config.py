@@ -58,6 +58,14 @@ class WebConfig:
     max_body: int = 1 << 20
     max_connections: int = 10000
     idle_timeout: float = 60.0
+    # Hostile clients (docs/operations.md "The HTTP face"): whole-head and
+    # whole-body deadlines, whatever the pace of the bytes; head limits; a
+    # cap of open connections per client address.
+    head_timeout: float = 10.0
+    body_timeout: float = 30.0
+    max_headers: int = 100
+    max_head_size: int = 65536
+    max_connections_per_ip: int = 256
 
 
 @dataclass(frozen=True)
@@ -130,6 +138,11 @@ WEB_KEYS = {
     'max_body': (t.positive_int, 1 << 20),
     'max_connections': (t.positive_int, 10000),
     'idle_timeout': (t.seconds, 60.0),
+    'head_timeout': (t.seconds, 10.0),
+    'body_timeout': (t.seconds, 30.0),
+    'max_headers': (t.positive_int, 100),
+    'max_head_size': (t.positive_int, 65536),
+    'max_connections_per_ip': (t.positive_int, 256),
 }
 
 ROUTE_KEYS = {
