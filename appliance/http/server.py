@@ -24,6 +24,7 @@ import ipaddress
 import json
 import logging
 import socket
+import time
 from http import HTTPStatus
 from typing import Callable, NamedTuple, Tuple
 
@@ -39,6 +40,8 @@ log = logging.getLogger('iso8583d.web')
 
 JSON = 'application/json'
 BACKLOG = 2048       # pending connections the kernel keeps during a burst
+LINGER = 1.0         # s a refused client has to read its answer (see _linger)
+REFUSED = 'iso8583d.refused'    # environ key: the app refused the request unread
 
 
 class View(NamedTuple):
@@ -171,6 +174,7 @@ def _buffered(app, max_body, body_timeout):
         log.warning('%s %s %s: %s', _client_address(environ), environ.get('REQUEST_METHOD'),
                     environ.get('PATH_INFO'), message)
         body = _error_json(status, message)
+        environ[REFUSED] = True
         start_response(_status_line(status), [('Content-Type', JSON), ('Connection', 'close'),
                                               ('Content-Length', str(len(body)))])
         return [body]
@@ -248,7 +252,7 @@ class _Handler(headers.Handler):
         try:
             return super().read_request(requestline)
         finally:
-            self._end_head_deadline()
+            self._head_deadline.cancel()        # kept: handle_one_request checks it
 
     def handle_one_request(self):
         try:
@@ -263,7 +267,11 @@ class _Handler(headers.Handler):
         if isinstance(result, tuple):           # pywsgi's own refusals: 400, 414
             status = int(result[0])
             return self._refuse(status, HTTPStatus(status).phrase.lower())
+        if result is None and self.environ.get(REFUSED):
+            _linger(self.socket)                # a refused body: let the answer arrive
         return result
+
+    environ = {}
 
     def _handle_client_error(self, ex):
         """A request pywsgi cannot parse (gevent's hook for that)."""
@@ -271,8 +279,15 @@ class _Handler(headers.Handler):
         return self._refuse(status, str(ex) or type(ex).__name__)
 
     def _refuse(self, status, message):
+        """Answer and end the connection (None: pywsgi closes it)."""
         log.warning('%s bad request, answered %d: %s', self.client_address[0], status, message)
-        return str(status), _raw_answer(status, message)
+        self.status = str(status)
+        try:
+            self.socket.sendall(_raw_answer(status, message))
+        except OSError:
+            return None
+        _linger(self.socket)
+        return None
 
     def _end_head_deadline(self):
         if self._head_deadline is not None:
@@ -343,6 +358,26 @@ class _Server(WSGIServer):
             _answer_unread(sock, _raw_answer(429, '%s has too many connections open' % ip))
             return False
         return True
+
+
+def _linger(sock, seconds=LINGER, limit=1 << 20):
+    """Close our side, then drop what the client still sends for at most
+    `seconds` (or `limit` bytes) until it closes: closing with bytes unread
+    resets the connection, and the client would likely lose the answer."""
+    deadline = time.monotonic() + seconds
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        while limit > 0:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            sock.settimeout(left)
+            data = sock.recv(65536)
+            if not data:
+                return
+            limit -= len(data)
+    except OSError:             # timed out, or the client is gone
+        pass
 
 
 def _answer_unread(sock, answer):
