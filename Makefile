@@ -31,6 +31,14 @@ reliability: venv
 	ISO8583D_RELIABILITY_SCALE=$${ISO8583D_RELIABILITY_SCALE:-3} \
 	    $(PYTEST) -q tests/fault tests/test_saf.py tests/test_journal.py $(PYTEST_ARGS)
 
+# The adversarial suite (tests/security, also part of make test): real
+# daemons on loopback under slowloris, malformed HTTP and JSON, foreign
+# addresses, hostile ISO8583 peers; then the table of attacks: tries, answered
+# as specified, tracebacks logged, teller latency during the attack.
+.PHONY: security
+security: venv
+	$(PYTEST) -q tests/security $(PYTEST_ARGS)
+
 # One daemon in the foreground with its preset (or ISO8583D_CONF_DIR).
 run: venv
 	$(PY) -m appliance --role $(ROLE)
