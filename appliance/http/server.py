@@ -332,11 +332,15 @@ class _Server(WSGIServer):
 
     def handle(self, sock, address):
         ip = _address(address[0]) if sock.family != socket.AF_UNIX else None
-        if ip is not None and not self._admit(sock, ip):
-            sock.close()
+        refusal = self._refusal(ip)
+        if refusal is not None and refusal[0] == 429:
+            _answer_unread(sock, _raw_answer(*refusal), linger=0)
             return
-        self.open_by_ip[ip] = self.open_by_ip.get(ip, 0) + 1
+        self.open_by_ip[ip] = self.open_by_ip.get(ip, 0) + 1    # a refused one too
         try:
+            if refusal is not None:
+                _answer_unread(sock, _raw_answer(*refusal))
+                return
             if sock.family in (socket.AF_INET, socket.AF_INET6):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.settimeout(self.idle_timeout)
@@ -346,18 +350,18 @@ class _Server(WSGIServer):
             if left:
                 self.open_by_ip[ip] = left
 
-    def _admit(self, sock, ip):
-        """True to serve a connection from `ip`; else it is answered at once."""
-        if self.admitted is not None and not any(ip in n for n in self.admitted):
-            log.warning('%s not allowed', ip)
-            _answer_unread(sock, _raw_answer(403, '%s not allowed' % ip))
-            return False
+    def _refusal(self, ip):
+        """None to serve a connection from `ip`, else (status, message)."""
+        if ip is None:
+            return None
         if self.max_per_ip is not None and self.open_by_ip.get(ip, 0) >= self.max_per_ip:
             log.warning('%s has %d connections open (max_connections_per_ip), one more '
                         'refused', ip, self.max_per_ip)
-            _answer_unread(sock, _raw_answer(429, '%s has too many connections open' % ip))
-            return False
-        return True
+            return 429, '%s has too many connections open' % ip
+        if self.admitted is not None and not any(ip in n for n in self.admitted):
+            log.warning('%s not allowed', ip)
+            return 403, '%s not allowed' % ip
+        return None
 
 
 def _linger(sock, seconds=LINGER, limit=1 << 20):
@@ -380,18 +384,16 @@ def _linger(sock, seconds=LINGER, limit=1 << 20):
         pass
 
 
-def _answer_unread(sock, answer):
-    """Send `answer` without waiting, and drop what the client has sent so
-    far unread: closing with it unread would reset the connection, and the
-    client would likely lose the answer."""
-    sock.settimeout(0.0)
+def _answer_unread(sock, answer, linger=LINGER):
+    """Send `answer` at once, without reading the request, then linger."""
     try:
-        sock.send(answer)
-        sock.shutdown(socket.SHUT_WR)
-        while sock.recv(65536):
-            pass
-    except OSError:             # would block, or the client is gone
-        pass
+        sock.settimeout(1.0)
+        sock.sendall(answer)            # a few hundred bytes: the socket's buffer takes them
+    except OSError:
+        sock.close()
+        return
+    _linger(sock, linger)
+    sock.close()
 
 
 def serve(web_cfg, app, http_metrics=None, ops_paths=()):
