@@ -2,7 +2,6 @@
 oversized and malformed requests, deeply nested JSON, foreign addresses,
 too many connections. Every refusal is JSON, and no traceback is logged."""
 import json
-import socket
 import time
 
 import gevent
