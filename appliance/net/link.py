@@ -164,7 +164,6 @@ class Link:
         else:       # no answer is defined for it (spec §2, MTIs): nothing to send
             log.warning('%s Unknown MTI %s STAN %s, frame dropped', self.prefix, msg.mti,
                         msg.get(11))
-            self.metrics.decode_errors += 1
 
     def _deliver(self, msg):
         if not self._wake(match_key(msg.mti, msg.get(11)), msg):
