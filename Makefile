@@ -37,6 +37,14 @@ docs: venv
 	$(PY) -m appliance config-reference > docs/configuration.md.new
 	mv docs/configuration.md.new docs/configuration.md
 
+# The adversarial suite (tests/security, also part of make test): real
+# daemons on loopback under slowloris, malformed HTTP and JSON, foreign
+# addresses, hostile ISO8583 peers; then the table of attacks: tries, answered
+# as specified, tracebacks logged, teller latency during the attack.
+.PHONY: security
+security: venv
+	$(PYTEST) -q tests/security $(PYTEST_ARGS)
+
 # One daemon in the foreground with its preset (or ISO8583D_CONF_DIR).
 run: venv
 	$(PY) -m appliance --role $(ROLE)

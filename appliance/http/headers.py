@@ -8,32 +8,38 @@ that parser stores such a line (name as sent, value without leading blanks
 and line end); any other block (a continuation line, a line without a
 colon, a name that is not an RFC 9110 token) goes to the standard parser
 as it is. Either way pywsgi gets the message it would have got.
+
+A head over the server's limits (number of header lines, bytes of the
+whole head) raises HeadTooLarge, which the server answers with 431.
 """
 import re
-from http import client
-
 from gevent.pywsgi import OldMessage, WSGIHandler
 
 MAX_LINE = 65536      # http.client's limits on a header line and on their number
 MAX_HEADERS = 100
+MAX_HEAD = 65536      # bytes of all header lines together
 _TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 _END = (b'\r\n', b'\n', b'')
 
 
-def parse_headers(rfile):
+class HeadTooLarge(ValueError):
+    """More header lines or bytes than the server takes (answered 431)."""
+
+
+def parse_headers(rfile, max_headers=MAX_HEADERS, max_head=MAX_HEAD):
     """The OldMessage pywsgi expects, read from `rfile` up to the blank line."""
     lines = []
+    left = max_head
     while True:
-        line = rfile.readline(MAX_LINE + 1)
-        if len(line) > MAX_LINE:
-            message = OldMessage()
-            message.status = 'Line too long'     # what pywsgi's own factory does
-            return message
+        line = rfile.readline(min(MAX_LINE, left) + 1)
+        left -= len(line)
+        if left < 0:
+            raise HeadTooLarge('request headers larger than %d bytes' % max_head)
         lines.append(line)
-        if len(lines) > MAX_HEADERS:
-            raise client.HTTPException('got more than %d headers' % MAX_HEADERS)
         if line in _END:
             break
+        if len(lines) > max_headers:
+            raise HeadTooLarge('more than %d request headers' % max_headers)
     message = OldMessage()
     for line in lines[:-1]:
         name, colon, value = line.partition(b':')
@@ -51,7 +57,9 @@ def _standard(lines):
 
 
 class Handler(WSGIHandler):
-    """pywsgi's handler with parse_headers."""
+    """pywsgi's handler with parse_headers, under the server's limits."""
 
     def MessageClass(self, rfile, *args):
-        return parse_headers(rfile)
+        server = self.server
+        return parse_headers(rfile, getattr(server, 'max_headers', MAX_HEADERS),
+                             getattr(server, 'max_head_size', MAX_HEAD))

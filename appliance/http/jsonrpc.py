@@ -11,6 +11,11 @@ Two deliberate departures from the letter of JSON-RPC 2.0:
 - A batch runs its requests one after the other in the worker that received
   it, at most MAX_BATCH of them, so one HTTP request cannot occupy more than
   one worker.
+
+A body nested deeper than MAX_DEPTH arrays and objects is an invalid request
+(-32600): nothing this API takes is nested more than three levels, and the
+parser would otherwise recurse once per level (`[` x 200,000 used to end in a
+RecursionError, a 500 and a traceback).
 """
 import json
 import logging
@@ -23,6 +28,7 @@ INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 
 MAX_BATCH = 100
+MAX_DEPTH = 32
 
 log = logging.getLogger('iso8583d.jsonrpc')
 
@@ -39,6 +45,11 @@ class Dispatcher:
             payload = _parse(body)
         except ValueError as e:
             return _encode(_error(None, PARSE_ERROR, 'Parse error: %s' % e))
+        except RecursionError:
+            payload = _TOO_DEEP
+        if payload is _TOO_DEEP or _too_deep(payload, MAX_DEPTH):
+            return _encode(_error(None, INVALID_REQUEST, 'Invalid Request: JSON nested '
+                                  'deeper than %d levels' % MAX_DEPTH))
         if not isinstance(payload, list):
             return self._one(payload)
         if not payload:
@@ -86,6 +97,20 @@ class Dispatcher:
 def _parse(body):
     """The JSON value of `body`; ValueError for bad UTF-8 or bad JSON."""
     return _DECODER.decode(body.decode('utf-8'))
+
+
+_TOO_DEEP = object()
+
+
+def _too_deep(value, levels):
+    """True when `value` nests more than `levels` arrays and objects."""
+    if isinstance(value, dict):
+        value = value.values()
+    elif not isinstance(value, list):
+        return False
+    if levels == 0:
+        return True
+    return any(_too_deep(item, levels - 1) for item in value)
 
 
 def _reject_constant(name):

@@ -2,7 +2,10 @@
 
 A listen-host is served by a StreamServer shared by every host on the same
 bind address and port; an accepted connection is given to the host whose `ip`
-is the peer's address, and refused otherwise. A connect-host runs a greenlet
+is the peer's address, and refused otherwise. While that host's link is
+alive (it answers an echo within `timeout`), a second connection from the
+peer is refused: replacing a live link would turn every request in flight on
+it into a reversal. A connect-host runs a greenlet
 that connects, serves the link until it ends, and reconnects with capped
 back-off, logging each attempt as the seed did.
 """
@@ -62,6 +65,21 @@ class Host:
 
     # -- links ---------------------------------------------------------------
 
+    def replaceable(self, peer_ip):
+        """True when a new link may take this host's place: there is no live
+        link, or the current one did not answer an echo within `timeout`
+        (then it is closed here)."""
+        while True:
+            old = self.link
+            if old is None or not old.is_open:
+                return True
+            if old.answers_echo():
+                return False
+            if self.link is old:        # else another connection took over: look again
+                old.close('no answer to an echo within %g s; replaced by a new '
+                          'connection from %s' % (self.config.timeout, peer_ip))
+                return True
+
     def attach(self, link):
         old, self.link = self.link, link
         self.metrics.connects += 1
@@ -107,6 +125,11 @@ class Listener:
             sock.close()
             return
         log.info('%s %s connected', address[0], host.name)
+        if not host.replaceable(address[0]):
+            log.warning('%s %s second connection refused: the link %d is alive (it '
+                        'answered an echo)', address[0], host.name, host.link.id)
+            sock.close()
+            return
         link = Link(sock, host, address, connecting=False)
         host.attach(link)
         link.serve()

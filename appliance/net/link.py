@@ -19,6 +19,7 @@ from gevent.hub import Waiter
 
 from appliance.iso import netmgmt
 from appliance.iso.codec import CodecError
+from appliance.iso.codes import RESPONSE_MTI
 from appliance.iso.framing import FramingError
 from appliance.iso.mask import mask_bits, mask_frame
 from appliance.iso.message import is_response
@@ -151,7 +152,7 @@ class Link:
             if spans is not None:
                 self._log_raw(raw, self.host.codec.locate_card_data(raw),
                               'Receive', 'Raw to ISO8583')
-            log.error('%s Cannot decode, frame dropped: %s', self.prefix, e)
+            log.warning('%s Cannot decode, frame dropped: %s', self.prefix, e)
             self.metrics.decode_errors += 1
             return
         self.metrics.count(IN, msg)
@@ -162,8 +163,11 @@ class Link:
         elif is_response(msg.mti):
             self._log_msg('Decode', msg)
             self._deliver(msg)
-        else:
+        elif msg.mti in RESPONSE_MTI:
             self.handlers.spawn(self._answer, msg)
+        else:       # no answer is defined for it (spec §2, MTIs): nothing to send
+            log.warning('%s Unknown MTI %s STAN %s, frame dropped', self.prefix, msg.mti,
+                        msg.get(11))
 
     def _deliver(self, msg):
         if not self._wake(match_key(msg.mti, msg.get(11)), msg):
@@ -320,6 +324,18 @@ class Link:
         if reply.get(39) == '00' and not self.signed_on:
             self.signed_on = True
             self._netmgmt(netmgmt.SIGN_ON)
+
+    def answers_echo(self):
+        """True when the peer answers an echo within the host's `timeout`:
+        the test of whether this link is alive (Listener, second connection)."""
+        try:
+            self.request(netmgmt.request(netmgmt.ECHO, self.host.next_stan()),
+                         self.host.config.timeout)
+        except (LinkDown, RequestTimeout):      # AnswerLost too: it closed meanwhile
+            return False
+        except (Rejected, Busy):                # refused or full, but there
+            return True
+        return True
 
     def sign_off(self):
         self._netmgmt(netmgmt.SIGN_OFF, timeout=2)

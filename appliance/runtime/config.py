@@ -75,6 +75,16 @@ WEB_KEYS = Schema(
     Setting('max_connections', t.positive_int, 10000, 'HTTP connections open at once'),
     Setting('idle_timeout', t.seconds, 60.0, 'a connection that sends nothing this long '
             'is closed'),
+    Setting('head_timeout', t.seconds, 10.0, 'the whole request line and headers must '
+            'arrive within this, from their first byte, whatever their pace (else 408)'),
+    Setting('body_timeout', t.seconds, 30.0, 'the whole body must arrive within this '
+            '(else 408); it is read before a worker is taken'),
+    Setting('max_headers', t.positive_int, 100, 'most header lines in a request (more '
+            'gets 431)'),
+    Setting('max_head_size', t.positive_int, 65536, 'largest request head in bytes (larger '
+            'gets 431)'),
+    Setting('max_connections_per_ip', t.positive_int, 256, 'HTTP connections one client '
+            'address may hold open (one more gets 429)'),
 )
 
 ROUTE_KEYS = Schema(
@@ -130,6 +140,14 @@ class WebConfig:
     max_body: int = WEB_KEYS.default('max_body')
     max_connections: int = WEB_KEYS.default('max_connections')
     idle_timeout: float = WEB_KEYS.default('idle_timeout')
+    # Hostile clients (docs/operations.md "The HTTP face"): whole-head and
+    # whole-body deadlines, whatever the pace of the bytes; head limits; a
+    # cap of open connections per client address.
+    head_timeout: float = WEB_KEYS.default('head_timeout')
+    body_timeout: float = WEB_KEYS.default('body_timeout')
+    max_headers: int = WEB_KEYS.default('max_headers')
+    max_head_size: int = WEB_KEYS.default('max_head_size')
+    max_connections_per_ip: int = WEB_KEYS.default('max_connections_per_ip')
 
 
 @dataclass(frozen=True)

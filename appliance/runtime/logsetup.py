@@ -4,7 +4,7 @@ import logging
 import logging.config
 import sys
 
-from appliance.runtime import logbatch
+from appliance.runtime import logbatch, logescape
 from appliance.runtime.config import ConfigError
 
 FORMAT = '%(asctime)s %(levelname)s %(message)s'
@@ -18,6 +18,7 @@ FLUSH_KEY = 'flush_interval'
 
 
 def setup(settings, level=logging.INFO):
+    logescape.install()
     if settings.logging is None:
         logging.basicConfig(level=level, format=FORMAT, stream=sys.stderr)
         logbatch.install(logging.getLogger().handlers)

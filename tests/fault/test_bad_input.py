@@ -160,8 +160,11 @@ def test_two_thousand_idle_connections_do_not_stop_the_bank_serving(bank):
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 2600), hard))
     idle = []
     try:
-        for _ in range(2000):
-            idle.append(socket.create_connection(('127.0.0.1', bank.web), timeout=10))
+        # From ten addresses: one address may hold max_connections_per_ip (256).
+        for n in range(2000):
+            source = ('127.0.0.%d' % (10 + n % 10), 0)
+            idle.append(socket.create_connection(('127.0.0.1', bank.web), timeout=10,
+                                                 source_address=source))
         gevent.sleep(0.5)
         for _ in range(5):
             bank.inquiry_answered(within=2.0)
