@@ -14,7 +14,7 @@ from appliance.iso.message import Message
 from appliance.net.link import (
     EXPIRY_TICK, AnswerLost, Busy, LinkDown, LinkError, RequestTimeout)
 from appliance.net.module import HostModule
-from peers import FakePeer
+from fixtures.peers import FakePeer
 
 
 def host_config(port, **kw):

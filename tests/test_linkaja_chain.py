@@ -16,7 +16,7 @@ from appliance.runtime.config import resolve_db_url
 from appliance.store.db import open_database
 from appliance.roles.pemda.tables import PembayaranSppt, Sppt, key_matches
 from appliance.roles.pemda.invoice import InvoiceId
-from daemon import Daemon, free_port, run_cli, seed_config
+from fixtures.daemon import Daemon, free_port, run_cli, seed_config
 
 SEED_INVOICE = '3271010001007002701995'
 

@@ -12,7 +12,7 @@ from appliance.iso.message import Message
 from appliance.metrics import (
     IN, OUT, Histogram, HostMetrics, HttpMetrics, Series, exposition, merge_windows,
     percentiles)
-from peers import FakePeer
+from fixtures.peers import FakePeer
 from test_link import answer, connected_host, inquiry, settle
 
 
