@@ -162,7 +162,7 @@ def test_with_the_pemda_down_the_teller_is_told_at_once(chain):
                        'params': [{'invoice_id': SEED_INVOICE}]}).encode()
     started = time.monotonic()
     status, answer = rpc(chain, body)
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 2      # at once: not the route's timeout (60 s)
     assert answer['result']['code'] == 91
     assert answer['result']['message'] == 'link kota_bogor is down'
     chain.start_pemda()

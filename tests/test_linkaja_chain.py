@@ -393,7 +393,7 @@ def test_with_the_bekasi_pemda_down_a_bekasi_bill_is_answered_91_at_once(chain):
         started = time.monotonic()
         status, _, line = ask(chain, 'POST', '', GOOD.replace(SEED_INVOICE, invoice),
                               'application/x-www-form-urlencoded')
-        assert time.monotonic() - started < 0.5
+        assert time.monotonic() - started < 2      # at once: not a link timeout (15-60 s)
         assert re.fullmatch(r'91:::\d+:biller unavailable, try again later', line), line
         chain.bank.wait_for(r'\[host_agratek\] STAN \d{6} to \[host_kota_bekasi\]: link '
                             r'kota_bekasi is down; answered 91', start=mark)
@@ -426,7 +426,7 @@ def test_with_the_bank_down_the_aggregator_answers_91_at_once(chain):
         chain.aggregator.wait_for(r'bjb \d+ (Peer closed the connection|Close)', start=mark)
         started = time.monotonic()
         status, _, text = ask(chain, 'POST', '', GOOD, 'application/x-www-form-urlencoded')
-        assert time.monotonic() - started < 0.5
+        assert time.monotonic() - started < 2      # at once: not a link timeout (15-60 s)
         assert re.fullmatch(r'91:::\d+:the link to the bank is down', text), text
     finally:
         chain.start_bank()
