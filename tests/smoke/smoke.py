@@ -11,9 +11,9 @@ with a clean environment (only PATH=/usr/bin:/bin) and checks:
   3. the EBCDIC codec inside the frozen build: a host with
      spec = bjb_pbb_ebcdic passes --check-config, an unknown spec fails (78);
   4. per spec (bjb_pbb, then bjb_pbb_ebcdic): a bank and a pemda on loopback
-     on free ports (demo bills by `iso8583d --initdb --demo`), an inquiry /
-     payment / reversal round through the frozen
-     iso8583d-client, idle RSS of the bootloader and of the Python process,
+     on ports reserved by tests/fixtures/ports.py (demo bills by
+     `iso8583d --initdb --demo`), an inquiry / payment / reversal round
+     through the frozen iso8583d-client, idle RSS of the bootloader and of the Python process,
      then SIGTERM to the bootloader and a clean exit (0) within seconds.
 
 Standard library only; run it with the system python3 (pytest does not
