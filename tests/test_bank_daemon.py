@@ -8,6 +8,7 @@ import time
 import pytest
 
 from fixtures.daemon import Daemon, free_port, run_cli, seed_config
+from fixtures.ports import fixed_ports
 
 SEED_INVOICE = '3271010001007002701995'
 
@@ -169,7 +170,8 @@ def test_with_the_pemda_down_the_teller_is_told_at_once(chain):
 
 
 def test_make_demo_runs_the_walkthrough_and_stops_everything():
-    code, out = run_cli(['demo'], timeout=120)
+    with fixed_ports('presets'):          # the demo listens on the presets' ports
+        code, out = run_cli(['demo'], timeout=120)
     assert code == 0, out
     for step in ('inquiry', 'payment', 'reversal'):
         assert '%s: bit 39 = 00 -> OK' % step in out

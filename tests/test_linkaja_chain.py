@@ -17,6 +17,7 @@ from appliance.store.db import open_database
 from appliance.roles.pemda.tables import PembayaranSppt, Sppt, key_matches
 from appliance.roles.pemda.invoice import InvoiceId
 from fixtures.daemon import Daemon, free_port, run_cli, seed_config
+from fixtures.ports import fixed_ports
 
 SEED_INVOICE = '3271010001007002701995'
 
@@ -446,6 +447,11 @@ def port_taken(port):
 
 
 def test_the_three_presets_make_the_linkaja_chain_on_one_machine(tmp_path):
+    with fixed_ports('presets'):          # another pytest's presets or demo wait their turn
+        presets_make_the_linkaja_chain(tmp_path)
+
+
+def presets_make_the_linkaja_chain(tmp_path):
     busy = [p for p in PRESET_PORTS if port_taken(p)]
     if busy:
         pytest.skip('the presets need ports %s; in use: %s' % (PRESET_PORTS, busy))

@@ -8,7 +8,8 @@ import sys
 from fixtures import ports
 from fixtures.daemon import free_port
 
-PORTS_PY = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fixtures', 'ports.py')
+TESTS = os.path.dirname(os.path.abspath(__file__))
+PORTS_PY = os.path.join(TESTS, 'fixtures', 'ports.py')
 
 
 def test_a_run_never_hands_out_a_port_twice():
@@ -37,3 +38,19 @@ def test_a_port_something_already_listens_on_is_skipped():
         squatter.bind(('127.0.0.1', first + 1))
         squatter.listen()
         assert allocator.take() == first + 2
+
+
+def take_turn(name):
+    """Exit status of another process taking the fixed ports `name` (1 s wait)."""
+    code = ('import sys; sys.path.insert(0, %r)\n'
+            'from fixtures.ports import fixed_ports\n'
+            'with fixed_ports(%r, timeout=1):\n    pass\n' % (TESTS, name))
+    return subprocess.run([sys.executable, '-c', code], stderr=subprocess.PIPE,
+                          text=True)
+
+
+def test_fixed_ports_are_held_by_one_process_at_a_time():
+    with ports.fixed_ports('test-turns'):
+        waiting = take_turn('test-turns')
+    assert waiting.returncode == 1 and 'still held by another process' in waiting.stderr
+    assert take_turn('test-turns').returncode == 0
