@@ -54,3 +54,12 @@ def test_fixed_ports_are_held_by_one_process_at_a_time():
         waiting = take_turn('test-turns')
     assert waiting.returncode == 1 and 'still held by another process' in waiting.stderr
     assert take_turn('test-turns').returncode == 0
+
+
+def test_the_script_prints_ports_of_one_block_and_that_blocks_lock_for_a_shell():
+    out = subprocess.run([sys.executable, PORTS_PY, '3'], stdout=subprocess.PIPE, text=True,
+                         check=True).stdout.split()
+    given, lock = [int(p) for p in out[:-1]], out[-1]
+    assert len(set(given)) == 3
+    assert {ports.PortAllocator.lock_path(p) for p in given} == {lock}
+    assert os.path.exists(lock)

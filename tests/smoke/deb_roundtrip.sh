@@ -36,19 +36,22 @@ ok() { passed=$((passed + 1)); echo "ok   $*"; }
 fail() { echo "FAIL $*" >&2; exit 1; }
 in_root() { timeout 60 chroot "$root" "$@"; }
 dpkg_root() { timeout 300 dpkg --root="$root" --force-confold "$@"; }
-# A port no pytest, bench or smoke run beside this one is handed (tests/fixtures/ports.py):
-# this shell holds the lock of the port's block on fd 9 until it exits (so it
-# is called as is, not in $(...)).
+# Ports no pytest, bench or smoke run beside this one is handed
+# (tests/fixtures/ports.py): `reserve_ports N` sets ${ports[@]}, N ports of one
+# block, and this shell holds the block's lock on fd 9 until it exits (so it
+# is called as is, not in $(...), and once).
 ports_py="$(cd "$(dirname "$0")/../fixtures" && pwd)/ports.py"
-reserve_port() {
-    local lock _
+reserve_ports() {
+    local answer _
     for _ in 1 2 3 4 5; do
-        read -r port lock <<<"$(/usr/bin/python3 "$ports_py")"   # it has exited: lock free
-        exec 9<"$lock"
+        answer=$(/usr/bin/python3 "$ports_py" "$1")    # it has exited: the lock is free
+        read -r -a ports <<<"$answer"
+        exec 9<"${ports[-1]}"
+        unset 'ports[-1]'
         if flock -n 9; then return; fi
         exec 9<&-           # taken by another process meanwhile: ask again
     done
-    fail "no test port: tests/fixtures/ports.py found none whose block could be locked"
+    fail "no test ports: tests/fixtures/ports.py found none whose block could be locked"
 }
 status_of() { dpkg-query --admindir="$root/var/lib/dpkg" -W -f='${Status}' iso8583d 2>/dev/null || true; }
 
@@ -112,7 +115,8 @@ done
 ok "chroot: the shipped /etc/iso8583d/conf.d is valid for pemda, bank, aggregator"
 
 # A pemda as the iso8583d user: a database in /var/lib/iso8583d, nobody to connect to.
-reserve_port                # sets $port
+reserve_ports 1
+port=${ports[0]}
 mkdir -p "$root/tmp/pemda.d"
 sed -e 's/^#\([^ #]\)/\1/' -e 's/^#\(    bit\)/\1/' -e "s/^port = 10002/port = $port/" \
     -e 's|^db_url = .*|db_url = sqlite:///pemda.db|' -e 's/^#*demo = false/demo = true/' \
