@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from daemon import Daemon, free_port, run_cli, seed_config
+from fixtures.daemon import Daemon, free_port, run_cli, seed_config
+from fixtures.ports import fixed_ports
 
 SEED_INVOICE = '3271010001007002701995'
 
@@ -162,14 +163,15 @@ def test_with_the_pemda_down_the_teller_is_told_at_once(chain):
                        'params': [{'invoice_id': SEED_INVOICE}]}).encode()
     started = time.monotonic()
     status, answer = rpc(chain, body)
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 2      # at once: not the route's timeout (60 s)
     assert answer['result']['code'] == 91
     assert answer['result']['message'] == 'link kota_bogor is down'
     chain.start_pemda()
 
 
 def test_make_demo_runs_the_walkthrough_and_stops_everything():
-    code, out = run_cli(['demo'], timeout=120)
+    with fixed_ports('presets'):          # the demo listens on the presets' ports
+        code, out = run_cli(['demo'], timeout=120)
     assert code == 0, out
     for step in ('inquiry', 'payment', 'reversal'):
         assert '%s: bit 39 = 00 -> OK' % step in out

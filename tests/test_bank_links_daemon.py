@@ -15,8 +15,8 @@ from appliance.iso.codec import Codec
 from appliance.iso.framing import get_streamer
 from appliance.iso.message import Message
 from appliance.iso.spec import get_spec
-from daemon import Daemon, free_port
-from peers import FakePeer
+from fixtures.daemon import Daemon, free_port
+from fixtures.peers import FakePeer
 
 INVOICE = '3271010001007002701995'
 NTB = '0719062100'

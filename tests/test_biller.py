@@ -813,9 +813,11 @@ def test_invoice_ids_filter_by_payment_prefix_and_limit(db):
 def test_the_full_demo_loads_quickly_on_sqlite_with_every_kind_of_bill(tmp_path):
     database = open_database('sqlite:///%s' % (tmp_path / 'demo.db'))
     demo.create_tables(database)
-    started = time.monotonic()
+    # CPU seconds of this process (SQLite runs in it), not wall time: other
+    # runs on a loaded machine stretched the wall time past 10 s.
+    started = time.process_time()
     demo.load_demo(database)
-    assert time.monotonic() - started < 5
+    assert time.process_time() - started < 5
     with database.connection_context():
         bills = list(Sppt.select().dicts().execute(database))
     database.close_all()

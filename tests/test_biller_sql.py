@@ -7,6 +7,7 @@ from appliance.store.db import Prepared, open_database, param
 from appliance.roles.pemda.tables import Inquiry, Sppt
 from appliance.roles.pemda import biller as biller_module
 from appliance.roles.pemda.biller import Biller
+from fixtures.waiting import until
 from test_biller import (NOW, RECENT_INVOICE, SEED_INVOICE, count, db, inquiry,  # noqa: F401
                          make_settings)
 
@@ -96,7 +97,7 @@ def test_a_caller_killed_while_it_waits_does_not_stop_the_groups_after_it(
     writer = biller.inquiries.group
     writer.busy = True                        # as if a group were being written
     waiting = gevent.spawn(biller.handle, inquiry())
-    gevent.sleep(0.01)
+    until(lambda: writer.queue, 'the inquiry queued for the writer')
     (entry,) = writer.queue
     entry.lead = True                         # it is handed the next group...
     waiting.kill()                            # ...and killed before it wakes

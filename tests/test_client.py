@@ -2,7 +2,6 @@
 
 import json
 import re
-import socket
 import subprocess
 import sys
 
@@ -13,6 +12,7 @@ from appliance.client import main
 from appliance.client.http import Connection
 from appliance.client.invoices import Invoice, InvoiceFileError, read_invoice_file
 from appliance.client.stats import percentile
+from fixtures.daemon import free_port
 
 INVOICE = '3271010001007002701995'
 STAMP = re.compile(r'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} ')
@@ -146,9 +146,7 @@ def test_failures_are_listed_with_their_reasons_and_the_exit_status_is_1(
 
 
 def test_a_refused_connection_is_a_failure_reason(capsys):
-    with socket.socket() as probe:
-        probe.bind(('127.0.0.1', 0))
-        port = probe.getsockname()[1]
+    port = free_port()                     # reserved for this run, and nothing binds it
     status, lines, _ = run(capsys, '--url', 'http://127.0.0.1:%d/rpc' % port,
                            '--invoice-id=' + INVOICE)
     assert status == 1

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from daemon import Daemon, free_port, run_cli, seed_config
+from fixtures.daemon import Daemon, free_port, run_cli, seed_config
 from test_pemda_daemon import SEED_PROFILE, payment_rows
 
 SEED_INVOICE = '3271010001007002701995'

@@ -6,7 +6,7 @@ import pytest
 from appliance.runtime import config
 from appliance.runtime.config import ConfigError
 from appliance.runtime.registry import ROLES
-from daemon import run_cli, seed_config
+from fixtures.daemon import run_cli, seed_config
 
 
 def write(dir_, name, text):

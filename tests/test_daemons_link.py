@@ -10,7 +10,7 @@ import time
 import gevent
 import pytest
 
-from daemon import Daemon, free_port, seed_config
+from fixtures.daemon import Daemon, free_port, seed_config
 
 SEED_ECHO = b'00560800822000000000000004000000000000000718222751222236301\x03'
 SEED_ECHO_REPLY = b'0058081082200000020000000400000000000000071822275122223600301\x03'

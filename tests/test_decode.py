@@ -8,7 +8,7 @@ from appliance.iso.codec import Codec
 from appliance.iso.framing import get_streamer
 from appliance.iso.message import Message
 from appliance.iso.spec import get_spec
-from daemon import run_cli
+from fixtures.daemon import run_cli
 
 SEED_ECHO = b'00560800822000000000000004000000000000000718222751222236301\x03'
 ECHO_LINES = [

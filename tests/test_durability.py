@@ -7,7 +7,7 @@ import pytest
 
 from appliance.roles.bank.journal import Journal, create_tables
 from appliance.store.db import open_database
-from daemon import run_cli, seed_config
+from fixtures.daemon import run_cli, seed_config
 
 FULL, NORMAL = 2, 1
 

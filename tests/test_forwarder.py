@@ -4,6 +4,7 @@ import logging
 from types import SimpleNamespace
 
 import gevent
+import gevent.event
 import pytest
 
 from appliance.runtime import config
@@ -326,9 +327,14 @@ def test_a_queued_reversal_lands_in_the_banks_store_and_forward_queue(tmp_path):
 def test_a_payment_left_in_flight_by_an_earlier_run_is_queued_for_reversal_at_start(
         tmp_path):
     first = Bank(tmp_path)
-    first.bogor.send = lambda msg, timeout: gevent.sleep(30)
+    sending = gevent.event.Event()
+
+    def send_forever(msg, timeout):
+        sending.set()
+        gevent.sleep(30)
+    first.bogor.send = send_forever
     worker = gevent.spawn(first.module.handle, payment_request())
-    gevent.sleep(0.2)
+    assert sending.wait(10)                       # the payment is journaled and on its way
     worker.kill()                                 # the process died mid-request
     second = Bank(tmp_path)
     ((msg, reason),) = second.journal.queued

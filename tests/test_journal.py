@@ -4,6 +4,7 @@ import json
 from types import SimpleNamespace
 
 import gevent
+import gevent.event
 import pytest
 
 from appliance.roles.bank import journal as J
@@ -15,6 +16,7 @@ from appliance.net.link import AnswerLost, LinkDown, RequestTimeout
 from appliance.roles.bank.owed import OwedReversals
 from appliance.roles.bank.saf import SafQueue, SafSettings
 from appliance.pbb.request import RequestBuilder
+from fixtures.waiting import until
 
 INVOICE = '3271010001007002701995'
 PAYMENT = {'invoice_id': INVOICE, 'amount': 19536, 'ntb': '0719054951'}
@@ -147,12 +149,13 @@ def test_figures_count_states_and_reversals(db, journal):
 
 class ScriptedGateway:
     """send() answers per `script`: 'ok', 'timeout', 'lost', 'down', 'nobit39',
-    'slow' (answers after 0.3 s)."""
+    'slow' (answers when the test sets `release`)."""
 
     def __init__(self, journal, script='ok'):
         self.journal = journal
         self.script = script
         self.sent = []
+        self.release = gevent.event.Event()
         self._stan = 0
 
     def next_stan(self):
@@ -168,7 +171,7 @@ class ScriptedGateway:
         if self.script == 'lost':
             raise AnswerLost('link fake closed before the answer came')
         if self.script == 'slow':
-            gevent.sleep(0.3)
+            self.release.wait(10)
         answer = msg.reply(copy=sorted(msg.bits))
         if self.script != 'nobit39':
             answer[39] = '00'
@@ -195,8 +198,9 @@ def test_a_payment_repeated_while_the_first_is_in_flight_is_told_in_progress(jou
     gateway = ScriptedGateway(journal, 'slow')
     t = make_teller(gateway)
     first = gevent.spawn(t.payment, PAYMENT)
-    gevent.sleep(0.1)
+    until(lambda: gateway.sent, 'the first payment sent')
     again = t.payment(PAYMENT)
+    gateway.release.set()
     assert again['code'] == teller.IN_PROGRESS == 94
     assert 'still in progress' in again['message']
     assert first.get(timeout=5)['code'] == 0 and len(gateway.sent) == 1

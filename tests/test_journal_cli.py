@@ -10,7 +10,7 @@ import pytest
 from appliance.roles.bank import journal as J
 from appliance.store.db import open_database
 from appliance.pbb.request import RequestBuilder
-from daemon import run_cli
+from fixtures.daemon import run_cli
 
 from test_bank_daemon import SEED_INVOICE, rpc
 from test_bank_daemon import chain  # noqa: F401  (fixture)

@@ -14,7 +14,8 @@ from appliance.iso.message import Message
 from appliance.net.link import (
     EXPIRY_TICK, AnswerLost, Busy, LinkDown, LinkError, RequestTimeout)
 from appliance.net.module import HostModule
-from peers import FakePeer
+from fixtures.peers import FakePeer
+from fixtures.waiting import until
 
 
 def host_config(port, **kw):
@@ -47,8 +48,8 @@ def connected_host(peer, **kw):
     host.module = Recorder(host.config)
     connector = Connector(host)
     connector.start()
-    peer.accepted.wait(5)
-    with gevent.Timeout(5):
+    peer.accepted.wait(10)
+    with gevent.Timeout(10):
         while not host.is_up:
             gevent.sleep(0.01)
     return host, connector
@@ -57,7 +58,7 @@ def connected_host(peer, **kw):
 def settle(peer, host):
     """Wait until the echo and the sign-on after connecting are answered."""
     peer.next_request('0800'), peer.next_request('0800')
-    with gevent.Timeout(5):
+    with gevent.Timeout(10):
         while host.link.pending or not host.link.signed_on:
             gevent.sleep(0.01)
 
@@ -80,8 +81,8 @@ def test_the_connecting_side_echoes_first_and_signs_on_after_the_answer(peer):
         second = peer.next_request()
         assert (first.mti, first[70]) == ('0800', '301')
         assert (second.mti, second[70]) == ('0800', '001')
-        gevent.sleep(0.1)
-        assert host.link.signed_on and host.link.last_echo_rtt is not None
+        until(lambda: host.link.signed_on and host.link.last_echo_rtt is not None,
+              'signed on, with the echo timed')
     finally:
         connector.stop()
 
@@ -173,7 +174,7 @@ def test_requests_beyond_max_in_flight_are_refused_as_busy(peer):
     try:
         settle(peer, host)
         calls = [gevent.spawn(host.send, inquiry('00000%d' % n)) for n in (1, 2)]
-        gevent.sleep(0.1)
+        until(lambda: len(host.link.pending) == 2, 'two requests in flight')
         with pytest.raises(Busy, match='2 requests in flight on pemda'):
             host.send(inquiry('000009'))
         for c in calls:

@@ -16,7 +16,8 @@ from appliance.runtime.config import resolve_db_url
 from appliance.store.db import open_database
 from appliance.roles.pemda.tables import PembayaranSppt, Sppt, key_matches
 from appliance.roles.pemda.invoice import InvoiceId
-from daemon import Daemon, free_port, run_cli, seed_config
+from fixtures.daemon import Daemon, free_port, run_cli, seed_config
+from fixtures.ports import fixed_ports
 
 SEED_INVOICE = '3271010001007002701995'
 
@@ -393,7 +394,7 @@ def test_with_the_bekasi_pemda_down_a_bekasi_bill_is_answered_91_at_once(chain):
         started = time.monotonic()
         status, _, line = ask(chain, 'POST', '', GOOD.replace(SEED_INVOICE, invoice),
                               'application/x-www-form-urlencoded')
-        assert time.monotonic() - started < 0.5
+        assert time.monotonic() - started < 2      # at once: not a link timeout (15-60 s)
         assert re.fullmatch(r'91:::\d+:biller unavailable, try again later', line), line
         chain.bank.wait_for(r'\[host_agratek\] STAN \d{6} to \[host_kota_bekasi\]: link '
                             r'kota_bekasi is down; answered 91', start=mark)
@@ -426,7 +427,7 @@ def test_with_the_bank_down_the_aggregator_answers_91_at_once(chain):
         chain.aggregator.wait_for(r'bjb \d+ (Peer closed the connection|Close)', start=mark)
         started = time.monotonic()
         status, _, text = ask(chain, 'POST', '', GOOD, 'application/x-www-form-urlencoded')
-        assert time.monotonic() - started < 0.5
+        assert time.monotonic() - started < 2      # at once: not a link timeout (15-60 s)
         assert re.fullmatch(r'91:::\d+:the link to the bank is down', text), text
     finally:
         chain.start_bank()
@@ -446,6 +447,11 @@ def port_taken(port):
 
 
 def test_the_three_presets_make_the_linkaja_chain_on_one_machine(tmp_path):
+    with fixed_ports('presets'):          # another pytest's presets or demo wait their turn
+        presets_make_the_linkaja_chain(tmp_path)
+
+
+def presets_make_the_linkaja_chain(tmp_path):
     busy = [p for p in PRESET_PORTS if port_taken(p)]
     if busy:
         pytest.skip('the presets need ports %s; in use: %s' % (PRESET_PORTS, busy))

@@ -12,7 +12,8 @@ from appliance.iso.message import Message
 from appliance.metrics import (
     IN, OUT, Histogram, HostMetrics, HttpMetrics, Series, exposition, merge_windows,
     percentiles)
-from peers import FakePeer
+from fixtures.peers import FakePeer
+from fixtures.waiting import until
 from test_link import answer, connected_host, inquiry, settle
 
 
@@ -149,7 +150,7 @@ def test_the_link_counts_requests_answers_and_their_round_trips(peer):
         assert m.messages[OUT][('0800', '')] == 2          # echo and sign-on
         assert m.messages[IN][('0810', '00')] == 2
         assert m.latency[(OUT, '0200')].count == 1
-        assert 0.05 <= m.recent[OUT][0] < 1
+        assert 0.05 <= m.recent[OUT][0] < 5           # 5 s: room for a loaded machine
         assert m.connects == 1 and m.changed is not None
         assert host.link.last_echo == pytest.approx(time.time(), abs=5)
     finally:
@@ -164,8 +165,8 @@ def test_the_link_counts_timeouts_late_answers_and_undecodable_frames(peer):
             host.send(inquiry('000001'), timeout=0.1)
         peer.send(answer(peer.next_request('0200')))           # late
         peer.conn.sendall(peer.streamer.frame(b'02zz'))        # undecodable
-        gevent.sleep(0.2)
         m = host.metrics
+        until(lambda: m.decode_errors, 'the undecodable frame read')
         assert (m.timeouts, m.unmatched, m.decode_errors) == (1, 1, 1)
     finally:
         connector.stop()
@@ -177,8 +178,8 @@ def test_the_link_times_the_answers_it_gives(peer):
         settle(peer, host)
         peer.send(Message('0200', {3: '341019', 11: '123456', 61: '3271'}))
         peer.next_request('0210')
-        gevent.sleep(0.05)
         m = host.metrics
+        until(lambda: (IN, '0200') in m.latency, 'the answer timed')
         assert m.messages[IN][('0200', '')] == 1 and m.messages[OUT][('0210', '00')] == 1
         assert m.latency[(IN, '0200')].count == 1 and len(m.recent[IN]) == 1
     finally:

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from appliance.ops import notify
-from daemon import Daemon, free_port
+from fixtures.daemon import Daemon, free_port
 
 
 @pytest.fixture

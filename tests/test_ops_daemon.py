@@ -13,7 +13,7 @@ import gevent
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from daemon import Daemon, free_port, run_cli, seed_config
+from fixtures.daemon import Daemon, free_port, run_cli, seed_config
 
 SEED_INVOICE = '3271010001007002701995'
 LINK_TIMEOUT = 4        # s of silence before a link is closed; the pemda echoes every 2 s
@@ -339,9 +339,7 @@ def test_a_taken_default_admin_port_costs_only_the_status_page(tmp_path):
 
 
 def _closed_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]          # nothing listens there once closed
+    return free_port()                     # reserved for this run, and nothing binds it
 
 
 @pytest.mark.parametrize('role, text, what', [

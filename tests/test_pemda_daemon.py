@@ -10,8 +10,8 @@ from appliance.store.db import open_database
 from appliance.iso.message import Message
 from appliance.roles.pemda.tables import BILL_KEY, PembayaranSppt
 from appliance.pbb.request import RequestBuilder
-from daemon import Daemon, run_cli, seed_config
-from peers import FakePeer
+from fixtures.daemon import Daemon, run_cli, seed_config
+from fixtures.peers import FakePeer
 
 SEED_INVOICE = '3271010001007002701995'
 SEED_PROFILE = (SEED_INVOICE + 'UW** *****SNA'.ljust(35) + 'JL LINCAR I'.ljust(35)

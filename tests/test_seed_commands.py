@@ -6,7 +6,7 @@ import sys
 
 from appliance.roles.pemda.tables import Sppt
 from appliance.store.db import open_database
-from daemon import SEED_DIR, Daemon, free_port, run_cli, seed_config
+from fixtures.daemon import SEED_DIR, Daemon, free_port, run_cli, seed_config
 
 BIN = os.path.dirname(sys.executable)
 BILLER = 'opensipkd.iso8583.bjb.pbb.bogor_kota'

@@ -17,7 +17,7 @@ import sys
 
 import pytest
 
-from daemon import SEED_DIR, Daemon, free_port
+from fixtures.daemon import SEED_DIR, Daemon, free_port
 
 BIN = os.path.dirname(sys.executable)       # .venv/bin: the installed console scripts
 SEED_DB_URL = 'postgresql://user:pass@localhost/db'

@@ -176,7 +176,7 @@ def test_a_database_that_does_not_answer_is_down_after_the_probe_timeout(monkeyp
     probe = DatabaseProbe('postgresql://h/db', FakeDb(delay=5))
     started = time.monotonic()
     assert probe.state() is False and probe.error == 'no answer within 0.1 s'
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 3          # not the database's 5 s
 
 
 def test_the_systemd_status_line_names_the_links():

@@ -12,7 +12,7 @@ import socket
 import gevent
 import pytest
 
-from daemon import Daemon, free_port, run_cli, seed_config
+from fixtures.daemon import Daemon, free_port, run_cli, seed_config
 
 STREAMERS = ['bjt', 'bsb', 'bsm', 'btn', 'depok', 'bri_way4', 'bri', 'local', 'bank_kaltim']
 SEED_STREAMER = ('streamer = bjb_with_suffix', 'streamer = %s')

@@ -100,7 +100,7 @@ def test_no_answer_is_code_68_at_the_routes_timeout(teller_web, rpc):
     web = teller_web(mode='timeout', timeout=0.3)
     started = time.monotonic()
     result = rpc(web.port, 'payment', PAYMENT)['result']
-    assert 0.3 <= time.monotonic() - started < 0.8
+    assert 0.3 <= time.monotonic() - started < 2      # not the fixture's 30 s; room for load
     assert result == {'code': 68, 'message': 'no answer from kota_bogor within 0.3 s',
                       'data': {}}
 

@@ -11,7 +11,7 @@ import pytest
 from appliance.roles.bank.journal import JournalEntry
 from appliance.runtime.config import resolve_db_url
 from appliance.store.db import open_database
-from daemon import Daemon, free_port, run_cli, seed_config
+from fixtures.daemon import Daemon, free_port, run_cli, seed_config
 
 INVOICE = '3271010001007002701995'      # the seed's demo bill: 19,536
 AMOUNT = 19536

@@ -20,11 +20,14 @@ PYTHON = sys.executable
 TICK = os.sysconf('SC_CLK_TCK')
 PAGE_KB = os.sysconf('SC_PAGE_SIZE') // 1024
 
+sys.path.insert(0, TESTS)
+from fixtures.ports import reserve_port  # noqa: E402
+
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+    """A port reserved for this run: tests/fixtures/ports.py (a bench beside
+    a pytest run never meets its daemons' ports)."""
+    return reserve_port()
 
 
 def percentile(ordered, p):

@@ -22,7 +22,7 @@ from appliance.store.db import open_database  # noqa: E402
 from appliance.roles.pemda.tables import PembayaranSppt, key_matches  # noqa: E402
 from appliance.roles.bank.owed import OwedReversals  # noqa: E402
 from appliance.roles.pemda.invoice import InvoiceId  # noqa: E402
-from daemon import Daemon, free_port, run_cli, seed_config  # noqa: E402
+from fixtures.daemon import Daemon, free_port, run_cli, seed_config  # noqa: E402
 
 REPORT = []          # one dict of figures per scenario run
 

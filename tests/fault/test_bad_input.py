@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from daemon import Daemon, free_port
+from fixtures.daemon import Daemon, free_port
 
 BANK_INI = """
 [host_kota_bogor]

@@ -8,9 +8,9 @@ import pytest
 from appliance.roles.bank import journal as J
 from appliance.store.db import open_database
 from appliance.pbb.request import RequestBuilder
-from daemon import Daemon
+from fixtures.daemon import Daemon
 from fixtures.journal_figures import figures, pending_reversals
-from peers import FakePeer
+from fixtures.peers import FakePeer
 
 INVOICE = '3271010001007002701995'
 ENTRIES = 30

@@ -9,7 +9,7 @@ import json
 import socket
 import time
 
-from daemon import Daemon, free_port, run_cli, seed_config
+from fixtures.daemon import Daemon, free_port, run_cli, seed_config
 
 SEED_INVOICE = '3271010001007002701995'
 REPORT = []

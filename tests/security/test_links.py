@@ -14,8 +14,8 @@ from appliance.iso.framing import get_streamer
 from appliance.iso.message import Message
 from appliance.iso.spec import get_spec
 from attacks import Attack, SEED_INVOICE, connect
-from daemon import Daemon, free_port, run_cli, seed_config
-from peers import FakePeer
+from fixtures.daemon import Daemon, free_port, run_cli, seed_config
+from fixtures.peers import FakePeer
 
 TIMEOUT = 4         # [host_kota_bogor] timeout of the bank: the echo a link must answer
 CODEC = Codec(get_spec('bjb_pbb'))

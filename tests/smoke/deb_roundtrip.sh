@@ -36,6 +36,23 @@ ok() { passed=$((passed + 1)); echo "ok   $*"; }
 fail() { echo "FAIL $*" >&2; exit 1; }
 in_root() { timeout 60 chroot "$root" "$@"; }
 dpkg_root() { timeout 300 dpkg --root="$root" --force-confold "$@"; }
+# Ports no pytest, bench or smoke run beside this one is handed
+# (tests/fixtures/ports.py): `reserve_ports N` sets ${ports[@]}, N ports of one
+# block, and this shell holds the block's lock on fd 9 until it exits (so it
+# is called as is, not in $(...), and once).
+ports_py="$(cd "$(dirname "$0")/../fixtures" && pwd)/ports.py"
+reserve_ports() {
+    local answer _
+    for _ in 1 2 3 4 5; do
+        answer=$(/usr/bin/python3 "$ports_py" "$1")    # it has exited: the lock is free
+        read -r -a ports <<<"$answer"
+        exec 9<"${ports[-1]}"
+        unset 'ports[-1]'
+        if flock -n 9; then return; fi
+        exec 9<&-           # taken by another process meanwhile: ask again
+    done
+    fail "no test ports: tests/fixtures/ports.py found none whose block could be locked"
+}
 status_of() { dpkg-query --admindir="$root/var/lib/dpkg" -W -f='${Status}' iso8583d 2>/dev/null || true; }
 
 debroot_setup deb-roundtrip "${1:-}"
@@ -113,9 +130,9 @@ done
 ok "chroot: the shipped /etc/iso8583d/conf.d is valid for pemda, bank, aggregator"
 
 # A pemda as the iso8583d user: a database in /var/lib/iso8583d, nobody to connect to.
-free_port() { /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-port=$(free_port)
-admin_port=$(free_port)     # not [admin]'s 7002: other daemons on this host may hold it
+reserve_ports 2
+port=${ports[0]}
+admin_port=${ports[1]}     # not [admin]'s 7002: other daemons on this host may hold it
 mkdir -p "$root/tmp/pemda.d"
 sed -e 's/^#\([^ #]\)/\1/' -e 's/^#\(    bit\)/\1/' -e "s/^port = 10002/port = $port/" \
     -e "s/^port = 7002/port = $admin_port/" \

@@ -11,9 +11,9 @@ with a clean environment (only PATH=/usr/bin:/bin) and checks:
   3. the EBCDIC codec inside the frozen build: a host with
      spec = bjb_pbb_ebcdic passes --check-config, an unknown spec fails (78);
   4. per spec (bjb_pbb, then bjb_pbb_ebcdic): a bank and a pemda on loopback
-     on free ports (demo bills by `iso8583d --initdb --demo`), an inquiry /
-     payment / reversal round through the frozen
-     iso8583d-client, idle RSS of the bootloader and of the Python process,
+     on ports reserved by tests/fixtures/ports.py (demo bills by
+     `iso8583d --initdb --demo`), an inquiry / payment / reversal round
+     through the frozen iso8583d-client, idle RSS of the bootloader and of the Python process,
      then SIGTERM to the bootloader and a clean exit (0) within seconds.
 
 Standard library only; run it with the system python3 (pytest does not
@@ -27,7 +27,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,6 +43,9 @@ ROLES = ('pemda', 'bank', 'aggregator')
 WIRE_CHARSET = {'bjb_pbb': 'ascii', 'bjb_pbb_ebcdic': 'cp500'}
 EXIT_CONFIG = 78
 TMP = '/tmp'        # where the bootloader unpacks: CLEAN_ENV sets no TMPDIR
+
+sys.path.insert(0, os.path.join(ROOT, 'tests'))
+from fixtures.ports import reserve_port  # noqa: E402  (standard library only, as this file)
 
 BANK_CONF = """\
 [host_pemda]
@@ -106,10 +108,6 @@ def _terminated(signum, frame):
     sys.exit(128 + signum)      # runs the finally blocks: daemons are stopped
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def version_of_package():
@@ -354,9 +352,7 @@ class Smoke:
         return data
 
     def test_round(self, spec):
-        iso_port, web_port = free_port(), free_port()
-        while web_port == iso_port:
-            web_port = free_port()
+        iso_port, web_port = reserve_port(), reserve_port()
         data_dir = os.path.join(self.tmp, 'data-' + spec)
         os.makedirs(data_dir)
         bank_dir = self.write_conf('bank-' + spec, {'50-smoke.ini': BANK_CONF.format(
