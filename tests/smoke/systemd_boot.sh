@@ -15,6 +15,7 @@
 #   iso8583d@pemda iso8583d@bank iso8583d@aggregator (each with its preset):
 #   Type=notify returns once all are ready, the processes run as iso8583d,
 #   without capabilities, under a seccomp filter and no_new_privs,
+#   making no file in /var/lib/iso8583d that other users can read,
 #   systemd's status lines show the links up, an inquiry and a payment go
 #   through the bank's JSON-RPC, another payment through the aggregator's
 #   LinkAja face (aggregator -> bank -> pemda), `iso8583d journal` shows
@@ -203,6 +204,12 @@ if out=$(inside /usr/bin/iso8583d journal 2>&1); then
 fi
 grep -q "belongs to iso8583d: run this as that user" <<<"$out" || fail "iso8583d journal as root: $out"
 ok "iso8583d journal (as iso8583d) shows the payment answered 00; as root it refuses the daemon's SQLite file"
+
+open_to_others=$(inside find /var/lib/iso8583d -mindepth 1 -perm /o=rwx)
+[ -z "$open_to_others" ] || fail "open to other users in /var/lib/iso8583d: $open_to_others"
+made=$(inside find /var/lib/iso8583d -type f | wc -l)
+[ "$made" -gt 0 ] || fail "no file in /var/lib/iso8583d"
+ok "UMask=0027: none of the $made files the daemons made in /var/lib/iso8583d is open to other users"
 
 journal_has pemda "Connect to 127.0.0.1 port 10002" ||
     fail "the pemda's log is not in the journal"
