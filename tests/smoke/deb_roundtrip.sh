@@ -10,11 +10,16 @@
 # only what a minimal Debian has: useradd from passwd, no systemd running.
 #
 # Checks: dpkg -i succeeds with the declared Depends; the iso8583d system user
-# and /var/lib/iso8583d exist; the installed binary runs in the root (the
+# and /var/lib/iso8583d exist; conf.d is 0750 and its drop-ins 0640, both
+# root:iso8583d (the daemon's user reads them, other users cannot); the
+# installed unit rates 2.5 or below in systemd-analyze security; the installed binary runs in the root (the
 # shipped conf.d is valid, a pemda runs as the iso8583d user, writes its
 # database and stops on SIGTERM with exit 0); reinstalling keeps an edited
 # conffile; an upgrade with a changed conffile keeps the edit (new version in
-# *.dpkg-dist, which the loader ignores) and updates an unedited one; dpkg -r
+# *.dpkg-dist, which the loader ignores) and updates an unedited one, and
+# leaves conf.d not world-readable: the old 0644 of an edited drop-in and the
+# replaced one are 0640 again, while modes the admin chose (on a shipped file,
+# by dpkg-statoverride, on a drop-in of their own) are kept; dpkg -r
 # leaves the conffiles; dpkg --purge removes them; installing again after a
 # purge (the user already there) succeeds.
 #
@@ -52,6 +57,12 @@ reserve_ports() {
         exec 9<&-           # taken by another process meanwhile: ask again
     done
     fail "no test ports: tests/fixtures/ports.py found none whose block could be locked"
+}
+# mode_is PATH 'UID:GID MODE': numeric, the host's names for these ids are not the root's.
+mode_is() {
+    local got
+    got=$(stat -c '%u:%g %a' "$root$1")
+    [ "$got" = "$2" ] || fail "$1 is $got, want $2"
 }
 status_of() { dpkg-query --admindir="$root/var/lib/dpkg" -W -f='${Status}' iso8583d 2>/dev/null || true; }
 
@@ -99,6 +110,13 @@ conffiles=$(dpkg-query --admindir="$root/var/lib/dpkg" -W -f='${Conffiles}\n' is
 [ "$(echo "$conffiles" | wc -l)" -ge 2 ] && echo "$conffiles" | grep -qx /etc/iso8583d/conf.d/10-pemda.ini ||
     fail "conffiles: $conffiles"
 ok "conffiles: $(echo $conffiles)"
+mode_is /etc/iso8583d/conf.d "0:$gid 750"
+for conffile in $conffiles; do mode_is "$conffile" "0:$gid 640"; done
+if in_root setpriv --reuid=65534 --regid=65534 --clear-groups cat /etc/iso8583d/conf.d/20-bank.ini \
+    >/dev/null 2>&1; then
+    fail "user nobody can read /etc/iso8583d/conf.d/20-bank.ini"
+fi
+ok "conf.d is root:iso8583d 750, its $(echo "$conffiles" | wc -l) drop-ins root:iso8583d 640: user nobody cannot read them"
 [ -f "$root/lib/systemd/system/iso8583d@.service" ] || fail "no unit"
 if command -v systemd-analyze >/dev/null; then
     # The unit as installed, with ExecStart pointed at the root's binary.
@@ -108,6 +126,12 @@ if command -v systemd-analyze >/dev/null; then
         fail "systemd-analyze verify: $out"
     [ -z "$out" ] || fail "systemd-analyze verify: $out"
     ok "systemd-analyze verify iso8583d@pemda.service: no complaints"
+    out=$(cd "$work" && systemd-analyze security --offline=yes --no-pager iso8583d@pemda.service 2>&1)
+    score=$(sed -n 's/^.*Overall exposure level for [^:]*: \([0-9.]*\).*$/\1/p' <<<"$out")
+    [ -n "$score" ] || fail "systemd-analyze security: $out"
+    awk -v s="$score" 'BEGIN { exit !(s <= 2.5) }' ||
+        fail "systemd-analyze security rates the installed unit $score, above 2.5: $(grep '✗' <<<"$out")"
+    ok "systemd-analyze security --offline=yes iso8583d@pemda.service: $score (2.5 or below)"
 fi
 
 # -- the installed binary, inside the root ------------------------------------------
@@ -128,6 +152,13 @@ for role in pemda bank aggregator; do
         fail "--role $role --check-config: $out"
 done
 ok "chroot: the shipped /etc/iso8583d/conf.d is valid for pemda, bank, aggregator"
+# The daemon's user reads what the package made root:iso8583d.
+as_daemon() { in_root setpriv --reuid="$uid" --regid="$gid" --clear-groups env -i PATH=/usr/bin:/bin "$@"; }
+for role in pemda bank aggregator; do
+    out=$(as_daemon /usr/bin/iso8583d --role "$role" --check-config 2>&1) ||
+        fail "as iso8583d: --role $role --check-config: $out"
+done
+ok "chroot, user iso8583d: --check-config reads the shipped conf.d for every role"
 
 # A pemda as the iso8583d user: a database in /var/lib/iso8583d, nobody to connect to.
 reserve_ports 2
@@ -166,6 +197,16 @@ grep -qx "# edited by the admin" "$conf" || fail "reinstall lost the edit of 10-
 ok "reinstall of the same .deb keeps the edited 10-pemda.ini"
 
 # -- upgrade: a newer package whose conffiles changed -------------------------------------
+# What the upgrade must leave as it finds it: an admin's own drop-in (0644,
+# they chose it), a shipped one they made 0440, one under dpkg-statoverride.
+# And what it must tighten: the edited 10-pemda.ini as 0.1.0 left it (0644).
+site=$root/etc/iso8583d/conf.d/50-site.ini
+echo '# the site settings, not shipped' >"$site"
+chmod 0644 "$site"
+chmod 0440 "$root/etc/iso8583d/conf.d/30-aggregator.ini"
+in_root dpkg-statoverride --update --add root root 0644 /etc/iso8583d/conf.d/00-readme.ini
+chown 0:0 "$conf"
+chmod 0644 "$conf"
 new=$work/upgrade
 mkdir -p "$new"
 dpkg-deb -R "$deb" "$new/root"
@@ -183,6 +224,17 @@ grep -qx "# changed in the next version" "$root/etc/iso8583d/conf.d/20-bank.ini"
 in_root env -i PATH=/usr/bin:/bin /usr/bin/iso8583d --role pemda --check-config |
     grep -q 'configuration OK' || fail "--check-config after the upgrade"
 ok "upgrade to ${version}+roundtrip1: edited 10-pemda.ini kept (new one in .dpkg-dist, ignored by the loader), unedited 20-bank.ini updated"
+mode_is /etc/iso8583d/conf.d "0:$gid 750"
+mode_is /etc/iso8583d/conf.d/10-pemda.ini "0:$gid 640"
+mode_is /etc/iso8583d/conf.d/20-bank.ini "0:$gid 640"
+ok "after the upgrade conf.d is root:iso8583d 750; 10-pemda.ini (0644 before) and the replaced 20-bank.ini are root:iso8583d 640"
+mode_is /etc/iso8583d/conf.d/50-site.ini "0:0 644"
+mode_is /etc/iso8583d/conf.d/30-aggregator.ini "0:$gid 440"
+mode_is /etc/iso8583d/conf.d/00-readme.ini "0:0 644"
+ok "after the upgrade the admin's modes are kept: own 50-site.ini 644, 30-aggregator.ini 440, 00-readme.ini 644 by dpkg-statoverride"
+out=$(as_daemon /usr/bin/iso8583d --role pemda --check-config 2>&1) || fail "as iso8583d after the upgrade: $out"
+in_root dpkg-statoverride --remove /etc/iso8583d/conf.d/00-readme.ini
+rm "$site"
 
 # -- remove, purge, install again --------------------------------------------------------
 dpkg_root -r iso8583d >"$work/remove.log" 2>&1 || { cat "$work/remove.log"; fail "dpkg -r"; }

@@ -9,9 +9,13 @@
 # once, cached in build/work/debootstrap-bookworm-systemd, copied fresh for
 # every run). Inside the booted container, as an admin would:
 #
-#   dpkg -i (the maintainer scripts' systemd branch); systemctl enable --now
+#   dpkg -i (the maintainer scripts' systemd branch); conf.d is root:iso8583d
+#   0750 and not readable by other users; systemd-analyze security rates the
+#   installed unit 2.5 or below; systemctl enable --now
 #   iso8583d@pemda iso8583d@bank iso8583d@aggregator (each with its preset):
 #   Type=notify returns once all are ready, the processes run as iso8583d,
+#   without capabilities, under a seccomp filter and no_new_privs,
+#   making no file in /var/lib/iso8583d that other users can read,
 #   systemd's status lines show the links up, an inquiry and a payment go
 #   through the bank's JSON-RPC, another payment through the aggregator's
 #   LinkAja face (aggregator -> bank -> pemda), `iso8583d journal` shows
@@ -136,6 +140,23 @@ inside dpkg -i /root/iso8583d.deb >"$work/install.log" 2>&1 || { cat "$work/inst
 inside systemctl cat iso8583d@.service >/dev/null || fail "systemd does not know iso8583d@.service after dpkg -i"
 ok "dpkg -i under systemd: the template unit is loaded"
 
+conf_mode=$(inside stat -c '%U:%G %a' /etc/iso8583d/conf.d)
+[ "$conf_mode" = "root:iso8583d 750" ] || fail "/etc/iso8583d/conf.d is $conf_mode"
+if inside setpriv --reuid=nobody --regid=nogroup --clear-groups cat /etc/iso8583d/conf.d/20-bank.ini \
+    >/dev/null 2>&1; then
+    fail "user nobody can read /etc/iso8583d/conf.d/20-bank.ini"
+fi
+ok "conf.d is root:iso8583d 750: user nobody cannot read 20-bank.ini"
+
+for role in pemda bank aggregator; do
+    report=$(inside systemd-analyze security --no-pager "iso8583d@$role.service" 2>&1)
+    score=$(sed -n 's/^.*Overall exposure level for [^:]*: \([0-9.]*\).*$/\1/p' <<<"$report")
+    [ -n "$score" ] || fail "systemd-analyze security iso8583d@$role: $report"
+    awk -v s="$score" 'BEGIN { exit !(s <= 2.5) }' ||
+        fail "systemd-analyze security rates iso8583d@$role $score, above 2.5: $(grep '✗' <<<"$report")"
+done
+ok "systemd-analyze security of the installed iso8583d@{pemda,bank,aggregator}: $score (2.5 or below)"
+
 roles="pemda bank aggregator"
 started=$(date +%s%N)
 inside systemctl enable --now iso8583d@pemda iso8583d@bank iso8583d@aggregator \
@@ -150,11 +171,22 @@ ok "systemctl enable --now iso8583d@{pemda,bank,aggregator} returned in $took ms
 uid=$(inside id -u iso8583d)
 pids=$(inside pgrep -x iso8583d) || fail "no iso8583d process"
 [ "$(wc -w <<<"$pids")" = 6 ] || fail "want 6 iso8583d processes (a bootloader and Python per unit): $pids"
+container_filters=$(inside awk '/^Seccomp_filters:/ {print $2}' /proc/1/status)
 for pid in $pids; do
     owner=$(inside awk '/^Uid:/ {print $2}' "/proc/$pid/status")
     [ "$owner" = "$uid" ] || fail "process $pid runs as uid $owner, not iso8583d ($uid)"
+    # The hardening is in force: no capability at all, no_new_privs, and
+    # seccomp filters of the unit's own on top of those systemd-nspawn puts
+    # on every process of the container (PID 1 has only those).
+    confined=$(inside awk '/^(CapEff|CapBnd|CapAmb|NoNewPrivs):/ {printf "%s%s ", $1, $2}' \
+        "/proc/$pid/status")
+    [ "$confined" = "CapEff:0000000000000000 CapBnd:0000000000000000 CapAmb:0000000000000000 NoNewPrivs:1 " ] ||
+        fail "process $pid is not confined as the unit says: $confined"
+    filters=$(inside awk '/^Seccomp_filters:/ {print $2}' "/proc/$pid/status")
+    [ "$filters" -gt "$container_filters" ] ||
+        fail "process $pid has $filters seccomp filters, no more than the container's $container_filters"
 done
-ok "every process of the three units runs as iso8583d (uid $uid)"
+ok "every process of the three units runs as iso8583d (uid $uid), without capabilities, no_new_privs, $filters seccomp filters (the container's: $container_filters)"
 
 wait_for 20 "the pemda's links did not come up" links_up pemda 2/2
 wait_for 20 "the bank's links did not come up" links_up bank 3/3
@@ -178,6 +210,12 @@ if out=$(inside /usr/bin/iso8583d journal 2>&1); then
 fi
 grep -q "belongs to iso8583d: run this as that user" <<<"$out" || fail "iso8583d journal as root: $out"
 ok "iso8583d journal (as iso8583d) shows the payment answered 00; as root it refuses the daemon's SQLite file"
+
+open_to_others=$(inside find /var/lib/iso8583d -mindepth 1 -perm /o=rwx)
+[ -z "$open_to_others" ] || fail "open to other users in /var/lib/iso8583d: $open_to_others"
+made=$(inside find /var/lib/iso8583d -type f | wc -l)
+[ "$made" -gt 0 ] || fail "no file in /var/lib/iso8583d"
+ok "UMask=0027: none of the $made files the daemons made in /var/lib/iso8583d is open to other users"
 
 journal_has pemda "Connect to 127.0.0.1 port 10002" ||
     fail "the pemda's log is not in the journal"
