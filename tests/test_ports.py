@@ -37,7 +37,8 @@ def test_a_port_something_already_listens_on_is_skipped():
     with socket.socket() as squatter:      # e.g. a daemon left by a killed run
         squatter.bind(('127.0.0.1', first + 1))
         squatter.listen()
-        assert allocator.take() == first + 2
+        # Not first + 2 exactly: a daemon of another run may still hold that one.
+        assert allocator.take() > first + 1
 
 
 def take_turn(name):

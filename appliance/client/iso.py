@@ -119,7 +119,7 @@ class Gateway:
             bind=args.bind, source_ip='', spec=args.spec,
             max_in_flight=max(1000, in_flight), request_timeout=args.timeout,
             reconnect_max=1.0, options=MappingProxyType({}))
-        self.host = Host(config, HostModule(config, None, None))
+        self.host = Host(config, HostModule(config))
         if args.listen:
             self.service = Listener(args.bind, args.port, [self.host])
         else:

@@ -83,7 +83,7 @@ WEB_KEYS = Schema(
             'gets 431)'),
     Setting('max_head_size', t.positive_int, 65536, 'largest request head in bytes (larger '
             'gets 431)'),
-    Setting('max_connections_per_ip', t.positive_int, 256, 'HTTP connections one client '
+    Setting('max_connections_per_ip', t.positive_int, 1024, 'HTTP connections one client '
             'address may hold open (one more gets 429)'),
 )
 

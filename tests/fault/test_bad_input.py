@@ -160,7 +160,7 @@ def test_two_thousand_idle_connections_do_not_stop_the_bank_serving(bank):
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 2600), hard))
     idle = []
     try:
-        # From ten addresses: one address may hold max_connections_per_ip (256).
+        # From ten addresses: one address may hold max_connections_per_ip (1024).
         for n in range(2000):
             source = ('127.0.0.%d' % (10 + n % 10), 0)
             idle.append(socket.create_connection(('127.0.0.1', bank.web), timeout=10,
