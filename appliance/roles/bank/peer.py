@@ -72,6 +72,18 @@ class PemdaPeer(HostModule):
         self.saf = SafQueue(self.journal, self.appliance.hosts[self.config.name], settings)
         self.saf.start()
 
+    def money_source(self):
+        """Today's settled payments and reversals with this pemda
+        (appliance.roles.bank.settlement), its forwarded ones included."""
+        if self.journal is None:
+            return None
+        from appliance.roles.bank.forwarder import ForwarderModule
+        from appliance.roles.bank.settlement import day_totals
+        db, name = self.journal.db, self.config.name
+        forwarders = [h.module.db for h in self.appliance.hosts.values()
+                      if isinstance(h.module, ForwarderModule) and h.module.db is not None]
+        return ('bank.pemda', name), lambda day: day_totals([(db, [name])], forwarders, day)
+
     def stop(self):
         if self.saf is not None:
             self.saf.stop()
