@@ -1,6 +1,7 @@
 """iso8583d rekon (issue 21): the bank's settlement file against the pemda's
 books, with real daemons (the fault harness's pemda + bank chain) on SQLite
 and PostgreSQL."""
+import datetime
 import json
 import os
 import sys
@@ -173,3 +174,22 @@ def test_a_changed_settlement_file_is_refused_naming_its_checksum_line(chain):
     code, out = run_cli(['rekon', '--role', 'pemda', '--file', path] + chain.pemda_args[2:])
     assert code == 2
     assert out == 'iso8583d rekon: %s line 5: the checksum does not match the content\n' % path
+
+
+def test_the_timers_service_writes_yesterdays_file_into_the_rekon_directory(chain, tmp_path):
+    unit = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        'packaging', 'debian', 'iso8583d-rekon@.service')
+    command = next(line.split('=', 1)[1].split() for line in open(unit)
+                   if line.startswith('ExecStart='))
+    assert command[0] == '/usr/bin/iso8583d'
+    out_dir = tmp_path / 'rekon'
+    out_dir.mkdir()
+    local = {'/etc/iso8583d/conf.d': chain.bank_args[3], '/var/lib/iso8583d': chain.bank_args[5],
+             '/var/lib/iso8583d/rekon': str(out_dir), '%i': 'kota_bogor'}
+    code, out = run_cli([local.get(word, word) for word in command[1:]])
+    assert code == 0, out
+    yesterday = (datetime.date.today() - datetime.timedelta(days=1)).isoformat()
+    written = out_dir / ('kota_bogor_%s.csv' % yesterday)
+    parsed = settlement.parse(written.read_text())
+    assert (parsed.first, parsed.hosts, parsed.rows) == (
+        datetime.date.fromisoformat(yesterday), ['kota_bogor'], [])
