@@ -14,6 +14,10 @@ def orphan_after(host_config):
             or 2 * host_config.request_timeout + 30)
 
 
+# Parsed journal entries the money view keeps (a day of a busy bank).
+MONEY_MEMO_ENTRIES = 200000
+
+
 class PemdaPeer(HostModule):
     """The bank's side of a pemda link: it sends requests and answers echoes;
     financial requests from the pemda are not expected (answered 76).
@@ -38,6 +42,10 @@ class PemdaPeer(HostModule):
 
     journal = None
     saf = None
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self._money_memo = {}       # the money view's parsed journal entries
 
     def _option(self, key):
         value = self.config.options.get(key)
@@ -82,7 +90,10 @@ class PemdaPeer(HostModule):
         db, name = self.journal.db, self.config.name
         forwarders = [h.module.db for h in self.appliance.hosts.values()
                       if isinstance(h.module, ForwarderModule) and h.module.db is not None]
-        return ('bank.pemda', name), lambda day: day_totals([(db, [name])], forwarders, day)
+        if len(self._money_memo) > MONEY_MEMO_ENTRIES:
+            self._money_memo.clear()
+        return ('bank.pemda', name), lambda day: day_totals(
+            [(db, [name])], forwarders, day, self._money_memo)
 
     def stop(self):
         if self.saf is not None:

@@ -45,43 +45,62 @@ def _split(amount, bit62):
     return amount - penalty, penalty
 
 
-def reversed_keys(db, hosts):
-    """{(host, invoice, ntb)} whose reversal the pemda answered 00."""
+def reversed_keys(db, hosts, since):
+    """{(host, invoice, ntb)} whose reversal the pemda answered 00, of the
+    reversals written since `since` (a reversal follows its payment)."""
     with db.connection_context():
         keys = set(JournalEntry.select(JournalEntry.host, JournalEntry.invoice_id,
                                        JournalEntry.ntb).where(
             (JournalEntry.kind == REVERSAL) & (JournalEntry.state == ANSWERED)
-            & (JournalEntry.code == OK) & JournalEntry.host.in_(hosts)).tuples().execute(db))
+            & (JournalEntry.code == OK) & JournalEntry.host.in_(hosts)
+            & (JournalEntry.created_at >= since.timestamp())).tuples().execute(db))
         keys |= set(SafEntry.select(SafEntry.host, SafEntry.invoice_id, SafEntry.ntb).where(
             (SafEntry.state == DONE) & (SafEntry.last_code == OK)
-            & SafEntry.host.in_(hosts)).tuples().execute(db))
+            & SafEntry.host.in_(hosts)
+            & (SafEntry.created_at >= since.timestamp())).tuples().execute(db))
     return keys
 
 
-def journal_payments(db, hosts, start, end):
+def journal_payments(db, hosts, start, end, memo=None):
     """[Settled] of the teller's payments answered 00 in [start, end), reversed
-    ones included (the caller removes them)."""
+    ones included (the caller removes them). `memo` ({entry id: Settled}),
+    when given, keeps what was parsed: an answered entry never changes, and
+    the status page reads the day again every few seconds."""
+    query = JournalEntry.select(
+        JournalEntry.id, JournalEntry.host, JournalEntry.invoice_id, JournalEntry.ntb,
+        JournalEntry.stan, JournalEntry.amount, JournalEntry.created_at).where(
+        (JournalEntry.kind == PAYMENT) & (JournalEntry.state == ANSWERED)
+        & (JournalEntry.code == OK) & JournalEntry.host.in_(hosts)
+        & (JournalEntry.created_at >= start.timestamp())
+        & (JournalEntry.created_at < end.timestamp()))
+    memo = {} if memo is None else memo
     with db.connection_context():
-        rows = list(JournalEntry.select(
-            JournalEntry.host, JournalEntry.invoice_id, JournalEntry.ntb, JournalEntry.stan,
-            JournalEntry.amount, JournalEntry.created_at, JournalEntry.request,
-            JournalEntry.result).where(
-            (JournalEntry.kind == PAYMENT) & (JournalEntry.state == ANSWERED)
-            & (JournalEntry.code == OK) & JournalEntry.host.in_(hosts)
-            & (JournalEntry.created_at >= start.timestamp())
-            & (JournalEntry.created_at < end.timestamp())).tuples().execute(db))
-    found = []
-    for host, invoice, ntb, stan, amount, created, request, result in rows:
+        rows = db.execute(query).fetchall()     # plain tuples: no model per row
+        missing = [row[0] for row in rows if row[0] not in memo]
+        for first in range(0, len(missing), 500):
+            for entry_id, request, result in JournalEntry.select(
+                    JournalEntry.id, JournalEntry.request, JournalEntry.result).where(
+                    JournalEntry.id.in_(missing[first:first + 500])).tuples().execute(db):
+                memo[entry_id] = (request, result)
+    return [_settled(row, memo) for row in rows]
+
+
+def _settled(row, memo):
+    entry_id, host, invoice, ntb, stan, amount, created = row
+    parsed = memo[entry_id]
+    if not isinstance(parsed, Settled):
+        request, result = parsed
         sent = _bits(request)
         try:
             answer = json.loads(result or '{}').get('data') or {}
         except ValueError:
             answer = {}
         principal, penalty = _split(amount, answer.get('62'))
-        found.append(Settled(host, invoice, ntb, answer.get('47', ''), stan, amount,
-                             datetime.fromtimestamp(created), sent.get('18', ''),
-                             sent.get('32', ''), 'teller', principal, penalty))
-    return found
+        parsed = memo[entry_id] = Settled(
+            host, invoice, ntb, answer.get('47', ''), stan, amount,
+            datetime.fromtimestamp(created), sent.get('18', ''), sent.get('32', ''),
+            'teller', principal, penalty)
+    return parsed
 
 
 def forwarded_payments(db, hosts, start, end):
@@ -108,7 +127,7 @@ def forwarded_payments(db, hosts, start, end):
     return found
 
 
-def settled(journals, forwarders, start, end):
+def settled(journals, forwarders, start, end, memo=None):
     """[Settled] sorted by host, time, invoice and NTB: the payments answered
     00 in [start, end) and not reversed. `journals`: [(db, hosts)] of the
     bank.pemda journals; `forwarders`: [db] of the bank.forwarder records."""
@@ -116,8 +135,8 @@ def settled(journals, forwarders, start, end):
     reversed_ = set()
     payments = []
     for db, names in journals:
-        reversed_ |= reversed_keys(db, names)
-        payments += journal_payments(db, names, start, end)
+        reversed_ |= reversed_keys(db, names, start)
+        payments += journal_payments(db, names, start, end, memo)
     for db in forwarders:
         payments += forwarded_payments(db, hosts, start, end)
     kept = [p for p in payments if (p.host, p.invoice_id, p.ntb) not in reversed_]
@@ -130,34 +149,21 @@ def reversed_today(journals, forwarders, start, end):
     found = []
     for db, names in journals:
         with db.connection_context():
-            entries = list(JournalEntry.select(
+            keys = set(JournalEntry.select(
                 JournalEntry.host, JournalEntry.invoice_id, JournalEntry.ntb).where(
                 (JournalEntry.kind == REVERSAL) & (JournalEntry.state == ANSWERED)
                 & (JournalEntry.code == OK) & JournalEntry.host.in_(names)
                 & (JournalEntry.updated_at >= start.timestamp())
                 & (JournalEntry.updated_at < end.timestamp())).tuples().execute(db))
-            entries += list(SafEntry.select(SafEntry.host, SafEntry.invoice_id,
-                                            SafEntry.ntb).where(
+            keys |= set(SafEntry.select(SafEntry.host, SafEntry.invoice_id, SafEntry.ntb).where(
                 (SafEntry.state == DONE) & (SafEntry.last_code == OK)
                 & SafEntry.host.in_(names) & (SafEntry.done_at >= start.timestamp())
                 & (SafEntry.done_at < end.timestamp())).tuples().execute(db))
-            keys = set(entries)
-            # The payment each undid, for its amount and channel.
-            paid = {}
-            for key in keys:
-                host, invoice, ntb = key
-                entry = (JournalEntry.select(JournalEntry.amount, JournalEntry.request,
-                                             JournalEntry.stan, JournalEntry.created_at)
-                         .where((JournalEntry.kind == PAYMENT) & (JournalEntry.host == host)
-                                & (JournalEntry.invoice_id == invoice)
-                                & (JournalEntry.ntb == ntb))
-                         .order_by(JournalEntry.id.desc()).first(db))
-                if entry is not None:
-                    paid[key] = entry
+            paid = _journal_payments_of(db, keys)
         for key in sorted(keys):
             host, invoice, ntb = key
             entry = paid.get(key)
-            if entry is None:
+            if entry is None:       # not the teller's: a forwarded payment
                 found.append(_forwarded_reversal(forwarders, key))
                 continue
             sent = _bits(entry.request)
@@ -166,6 +172,25 @@ def reversed_today(journals, forwarders, start, end):
                                  sent.get('18', ''), sent.get('32', ''), 'teller',
                                  None, None))
     return [r for r in found if r is not None]
+
+
+def _journal_payments_of(db, keys):
+    """{(host, invoice, ntb): the latest payment entry} for those keys, read
+    500 invoices a query."""
+    invoices = sorted({invoice for _, invoice, _ in keys})
+    paid = {}
+    for first in range(0, len(invoices), 500):
+        for entry in (JournalEntry.select(
+                JournalEntry.id, JournalEntry.host, JournalEntry.invoice_id,
+                JournalEntry.ntb, JournalEntry.amount, JournalEntry.request,
+                JournalEntry.stan, JournalEntry.created_at)
+                .where((JournalEntry.kind == PAYMENT)
+                       & JournalEntry.invoice_id.in_(invoices[first:first + 500]))
+                .order_by(JournalEntry.id).execute(db)):
+            key = (entry.host, entry.invoice_id, entry.ntb)
+            if key in keys:
+                paid[key] = entry
+    return paid
 
 
 def _forwarded_reversal(forwarders, key):
@@ -184,13 +209,14 @@ def _forwarded_reversal(forwarders, key):
     return None
 
 
-def day_totals(journals, forwarders, day):
+def day_totals(journals, forwarders, day, memo=None):
     """The money view of one day: [{party, channel, kind, count, amount,
     principal, penalty}] per pemda host and channel; principal and penalty
-    sum the payments whose split the pemda's bit 62 told (None if none)."""
+    sum the payments whose split the pemda's bit 62 told (None if none).
+    `memo`: see journal_payments."""
     start, end = day_range(day, day)
     totals = {}
-    for kind, rows in (('payment', settled(journals, forwarders, start, end)),
+    for kind, rows in (('payment', settled(journals, forwarders, start, end, memo)),
                        ('reversal', reversed_today(journals, forwarders, start, end))):
         for row in rows:
             cell = totals.setdefault((row.host, row.channel, kind), {
