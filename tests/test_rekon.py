@@ -193,3 +193,16 @@ def test_the_timers_service_writes_yesterdays_file_into_the_rekon_directory(chai
     parsed = settlement.parse(written.read_text())
     assert (parsed.first, parsed.hosts, parsed.rows) == (
         datetime.date.fromisoformat(yesterday), ['kota_bogor'], [])
+
+
+def test_the_table_names_the_class_of_each_difference_and_the_count(chain):
+    invoices = pay(chain, 2)
+    delete_booking(chain, invoices[0])
+    path = bank_file(chain)
+    code, out = run_cli(['rekon', '--role', 'pemda', '--file', path] + chain.pemda_args[2:])
+    lines = out.splitlines()
+    assert code == 1
+    assert lines[0].split()[:3] == ['class', 'invoice_id', 'ntb']
+    assert lines[1].startswith('paid at the bank, not booked  %s' % invoices[0])
+    assert lines[2] == ('1 difference(s); the file has 2 payment(s) of %s'
+                        % datetime.date.today().isoformat())

@@ -18,7 +18,7 @@ import csv
 import json
 import os
 import sys
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 from appliance.runtime import config
 from appliance.cli.settings import settings_or_none
@@ -209,7 +209,8 @@ def pemda_compare(settings, args):
     return EXIT_AGREE if not differences else EXIT_DIFFER
 
 
-FIELDS = ('kind', 'invoice_id', 'ntb', 'stan', 'bank_amount', 'pemda_amount', 'detail')
+# The columns of a difference (Difference's fields, `kind` shown as `class`).
+HEADER = ('class', 'invoice_id', 'ntb', 'stan', 'bank_amount', 'pemda_amount', 'detail')
 
 
 def show(settlement, differences, applied, args, out):
@@ -221,14 +222,14 @@ def show(settlement, differences, applied, args, out):
                    'applied': [a._asdict() for a in applied]}, out, indent=1)
         out.write('\n')
         return
+    for a in applied:      # with --csv on standard error, the CSV stays clean
+        (sys.stderr if args.csv else out).write('applied: invoice %s NTB %s: %s, %s\n' % (a.invoice_id, a.ntb, a.outcome,
+                                                           a.detail))
     if args.csv:
         writer = csv.writer(out, lineterminator='\n')
-        writer.writerow(FIELDS)
+        writer.writerow(HEADER)
         writer.writerows([_text(v) for v in d] for d in differences)
         return
-    for a in applied:
-        out.write('applied: invoice %s NTB %s: %s, %s\n' % (a.invoice_id, a.ntb, a.outcome,
-                                                           a.detail))
     period = settlement.first.isoformat() + (
         '' if settlement.last == settlement.first else ' to ' + settlement.last.isoformat())
     if not differences:
@@ -236,11 +237,11 @@ def show(settlement, differences, applied, args, out):
             len(settlement.rows), period, ','.join(settlement.banks) or '-'))
         return
     widths = [28, 22, 14, 6, 12, 12, 0]
-    out.write(_line(FIELDS, widths) + '\n')
+    out.write(_line(HEADER, widths) + '\n')
     for d in differences:
         out.write(_line([_text(v) for v in d], widths) + '\n')
-    out.write('%d difference(s) in %d payment(s) of %s (%s)\n' % (
-        len(differences), len(settlement.rows), period, datetime.now().strftime('%H:%M:%S')))
+    out.write('%d difference(s); the file has %d payment(s) of %s\n' % (
+        len(differences), len(settlement.rows), period))
 
 
 def _text(value):
