@@ -5,6 +5,7 @@ import datetime
 import json
 import os
 import sys
+import urllib.request
 
 import pytest
 
@@ -206,3 +207,14 @@ def test_the_table_names_the_class_of_each_difference_and_the_count(chain):
     assert lines[1].startswith('paid at the bank, not booked  %s' % invoices[0])
     assert lines[2] == ('1 difference(s); the file has 2 payment(s) of %s'
                         % datetime.date.today().isoformat())
+
+
+def test_the_banks_metrics_show_todays_settled_payments_per_pemda_and_channel(chain):
+    invoices = pay(chain, 2)
+    with urllib.request.urlopen('http://127.0.0.1:%d/metrics' % chain.web, timeout=10) as r:
+        text = r.read().decode()
+    paid = settlement.parse(open(bank_file(chain)).read()).rows
+    assert sorted(r.invoice_id for r in paid) == sorted(invoices)
+    labels = '{party="kota_bogor",channel="6010",kind="payment"}'
+    assert 'iso8583d_today_count%s 2\n' % labels in text
+    assert 'iso8583d_today_amount%s %d\n' % (labels, sum(int(r.amount) for r in paid)) in text

@@ -223,8 +223,8 @@ def show(settlement, differences, applied, args, out):
         out.write('\n')
         return
     for a in applied:      # with --csv on standard error, the CSV stays clean
-        (sys.stderr if args.csv else out).write('applied: invoice %s NTB %s: %s, %s\n' % (a.invoice_id, a.ntb, a.outcome,
-                                                           a.detail))
+        (sys.stderr if args.csv else out).write('applied: invoice %s NTB %s: %s, %s\n' % (
+            a.invoice_id, a.ntb, a.outcome, a.detail))
     if args.csv:
         writer = csv.writer(out, lineterminator='\n')
         writer.writerow(HEADER)

@@ -28,7 +28,8 @@ class MoneyView:
         self._running = set()
 
     def read(self, hosts):
-        """{'rows': [...], 'errors': [...]} of today, from every source once."""
+        """{'day', 'sources', 'rows': [...], 'errors': [...]} of today, from
+        every source once; no source (the aggregator): no rows."""
         rows, errors, seen = [], [], set()
         for host in hosts:
             offer = getattr(host.module, 'money_source', None)
@@ -40,7 +41,8 @@ class MoneyView:
             rows += found
             if error:
                 errors.append(error)
-        return {'day': self.today().isoformat(), 'rows': rows, 'errors': errors}
+        return {'day': self.today().isoformat(), 'sources': len(seen), 'rows': rows,
+                'errors': errors}
 
     def _cached(self, key, totals):
         at, rows, error = self._cache.get(key, (None, [], None))

@@ -426,7 +426,10 @@ def _rupiah(value):
 
 
 def _money_section(money):
-    """Today's payments and reversals from the databases (appliance.ops.money)."""
+    """Today's payments and reversals from the databases (appliance.ops.money);
+    nothing in a role that keeps no money records."""
+    if not money['sources']:
+        return ''
     rows = []
     for r in money['rows']:
         rows.append('<tr data-party="%s" data-channel="%s" data-kind="%s"><td>%s</td>'

@@ -5,7 +5,8 @@ reconciliation", describes it for people:
 
     # iso8583d settlement 1 from=2026-12-05 to=2026-12-05 hosts=kota_bogor banks=110
     invoice_id,ntb,ntp,stan,amount,paid_at,channel,bank_code,host,source
-    327101000100100010-2026,1234567,0101xxxxxxxx,000123,150000,2026-12-05 09:01:02,6010,110,kota_bogor,teller
+    3271010001007002702016,1234567,0101xxxxxxxx,000123,150000,2026-12-05 09:01:02,6010,
+        110,kota_bogor,teller         (one line, wrapped here)
     # summary count=1 sum=150000
     # sha256 <hex digest of every byte above this line>
 
