@@ -218,3 +218,34 @@ def test_the_banks_metrics_show_todays_settled_payments_per_pemda_and_channel(ch
     labels = '{party="kota_bogor",channel="6010",kind="payment"}'
     assert 'iso8583d_today_count%s 2\n' % labels in text
     assert 'iso8583d_today_amount%s %d\n' % (labels, sum(int(r.amount) for r in paid)) in text
+
+
+def test_a_booking_with_another_amount_is_reported_as_amounts_differ(chain):
+    invoices = pay(chain, 2)
+    key = InvoiceId.parse(invoices[1]).key()
+    with chain.pemda_db.connection_context():
+        PembayaranSppt.update(jml_sppt_yg_dibayar=PembayaranSppt.jml_sppt_yg_dibayar + 1).where(
+            key_matches(PembayaranSppt, key)).execute(chain.pemda_db)
+    code, report = pemda_rekon(chain, bank_file(chain))
+    assert code == 1
+    [difference] = report['differences']
+    assert (difference['kind'], difference['invoice_id']) == ('amounts differ', invoices[1])
+    assert difference['pemda_amount'] == difference['bank_amount'] + 1
+
+
+def test_a_bill_booked_a_second_time_is_reported_as_booked_twice(chain):
+    invoices = pay(chain, 1)
+    key = InvoiceId.parse(invoices[0]).key()
+    with chain.pemda_db.connection_context():
+        row = PembayaranSppt.select().where(
+            key_matches(PembayaranSppt, key)).dicts().get(chain.pemda_db)
+        payment = Payment.select().where(
+            Payment.invoice_id == invoices[0]).dicts().get(chain.pemda_db)
+        PembayaranSppt.insert(dict(row, pembayaran_sppt_ke=2)).execute(chain.pemda_db)
+        del payment['id']
+        Payment.insert(dict(payment, pembayaran_sppt_ke=2, ntp='0101' + '9' * 8,
+                            ntb='twice', stan='999999')).execute(chain.pemda_db)
+    code, report = pemda_rekon(chain, bank_file(chain))
+    assert code == 1
+    assert sorted((d['kind'], d['invoice_id']) for d in report['differences']) == [
+        ('booked twice', invoices[0]), ('booked, not paid at the bank', invoices[0])]
