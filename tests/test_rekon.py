@@ -119,7 +119,7 @@ def test_apply_books_the_missing_payment_and_a_second_rekon_agrees(chain):
         (invoices[0], 'booked')]
     # Booked as the payment had booked it, but for the time it was recorded.
     restored = sismiop_rows(chain)
-    assert [r[:-2] for r in restored] == [r[:-2] for r in whole]
+    assert [r[:-2] + r[-1:] for r in restored] == [r[:-2] + r[-1:] for r in whole]
     assert pemda_rekon(chain, path) == (0, dict(report, applied=[]))
 
 
@@ -249,3 +249,21 @@ def test_a_bill_booked_a_second_time_is_reported_as_booked_twice(chain):
     assert code == 1
     assert sorted((d['kind'], d['invoice_id']) for d in report['differences']) == [
         ('booked twice', invoices[0]), ('booked, not paid at the bank', invoices[0])]
+
+
+def test_apply_leaves_a_bill_paid_elsewhere_alone(chain):
+    invoices = pay(chain, 1)
+    key = InvoiceId.parse(invoices[0]).key()
+    with chain.pemda_db.connection_context():
+        row = PembayaranSppt.select().where(
+            key_matches(PembayaranSppt, key)).dicts().get(chain.pemda_db)
+        delete_booking(chain, invoices[0])
+        # Paid at the tax office's counter since: a row of another kd_tp, no record of ours.
+        PembayaranSppt.insert(dict(row, pembayaran_sppt_ke=7, kd_tp='01')).execute(
+            chain.pemda_db)
+    rows = sismiop_rows(chain)
+    code, report = pemda_rekon(chain, bank_file(chain), '--apply')
+    assert code == 1
+    assert [(a['invoice_id'], a['outcome'], a['detail']) for a in report['applied']] == [
+        (invoices[0], 'skipped', 'bill paid elsewhere (pembayaran_sppt_ke 7)')]
+    assert sismiop_rows(chain) == rows
