@@ -35,9 +35,10 @@ class HostModule:
         or None when the module keeps no tables."""
         return None
 
-    def money_source(self):
+    def money_source(self, modules):
         """(key, totals(date)) when this module keeps money records, for the
-        status page's money view (appliance.ops.money); None here."""
+        status page's money view (appliance.ops.money; `modules`: every host
+        module of the process); None here."""
         return None
 
     def handle(self, request):

@@ -3,7 +3,8 @@ reversals, computed from the databases (not from counters, so it survives a
 restart and agrees with `iso8583d rekon`), per bank and channel at the pemda,
 per pemda host and channel at the bank.
 
-A host module that keeps money records offers `money_source()`: (a key
+A host module that keeps money records offers `money_source(modules)` (the
+process's host modules, for records it shares with them): (a key
 shared by the hosts reading the same records, a function of a date giving
 [{party, channel, kind, count, amount, principal, penalty}]). Each source is
 read at most every MONEY_CACHE_SECONDS; while a read runs, others get the
@@ -33,9 +34,10 @@ class MoneyView:
         """{'day', 'sources', 'rows': [...], 'errors': [...]} of today, from
         every source once; no source (the aggregator): no rows."""
         rows, errors, seen = [], [], set()
-        for host in hosts:
-            offer = getattr(host.module, 'money_source', None)
-            source = offer() if offer is not None else None
+        modules = [host.module for host in hosts if host.module is not None]
+        for module in modules:
+            offer = getattr(module, 'money_source', None)
+            source = offer(modules) if offer is not None else None
             if source is None or source[0] in seen:
                 continue
             seen.add(source[0])

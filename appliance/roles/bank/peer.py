@@ -43,10 +43,6 @@ class PemdaPeer(HostModule):
     journal = None
     saf = None
 
-    def __init__(self, *args):
-        super().__init__(*args)
-        self._money_memo = {}       # the money view's parsed journal entries
-
     def _option(self, key):
         value = self.config.options.get(key)
         return self.OPTIONS.default(key) if value is None else value
@@ -80,7 +76,7 @@ class PemdaPeer(HostModule):
         self.saf = SafQueue(self.journal, self.appliance.hosts[self.config.name], settings)
         self.saf.start()
 
-    def money_source(self):
+    def money_source(self, modules):
         """Today's settled payments and reversals with this pemda
         (appliance.roles.bank.settlement), its forwarded ones included."""
         if self.journal is None:
@@ -88,12 +84,14 @@ class PemdaPeer(HostModule):
         from appliance.roles.bank.forwarder import ForwarderModule
         from appliance.roles.bank.settlement import day_totals
         db, name = self.journal.db, self.config.name
-        forwarders = [h.module.db for h in self.appliance.hosts.values()
-                      if isinstance(h.module, ForwarderModule) and h.module.db is not None]
-        if len(self._money_memo) > MONEY_MEMO_ENTRIES:
-            self._money_memo.clear()
-        return ('bank.pemda', name), lambda day: day_totals(
-            [(db, [name])], forwarders, day, self._money_memo)
+        forwarders = [m.db for m in modules
+                      if isinstance(m, ForwarderModule) and m.db is not None]
+        # The journal entries the view parsed; an answered entry never changes.
+        memo = getattr(self, '_money_memo', None)
+        if memo is None or len(memo) > MONEY_MEMO_ENTRIES:
+            memo = self._money_memo = {}
+        return ('bank.pemda', name), lambda day: day_totals([(db, [name])], forwarders, day,
+                                                            memo)
 
     def stop(self):
         if self.saf is not None:

@@ -56,7 +56,7 @@ class BillerModule(HostModule):
     def handle(self, request):
         return self.biller.handle(request)
 
-    def money_source(self):
+    def money_source(self, modules):
         """Today's payments and reversals in the biller's records; billers
         sharing a database share the source."""
         if getattr(self, 'database', None) is None:
