@@ -11,8 +11,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fault'))
 
-from harness import Chain, Stress, check  # noqa: E402
-from daemon import run_cli  # noqa: E402
+from harness import Chain, Stress, check, run_cli  # noqa: E402
 from appliance.pbb import settlement  # noqa: E402
 from appliance.roles.bank import journal as J  # noqa: E402
 from appliance.roles.pemda.invoice import InvoiceId  # noqa: E402

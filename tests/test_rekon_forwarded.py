@@ -5,8 +5,7 @@ import json
 
 import pytest
 
-from daemon import run_cli
-from test_linkaja_chain import LinkAjaChain, inquire, pay, reverse
+from test_linkaja_chain import LinkAjaChain, inquire, pay, reverse, run_cli
 from appliance.pbb import settlement
 
 
