@@ -157,3 +157,9 @@ class ClientTimeout(HTTPError):
 
 class InvoiceFileError(ApplianceError, ValueError):
     """A bad --invoice-file; the message names the file and line."""
+
+
+class SettlementFileError(ApplianceError, ValueError):
+    """A settlement file (iso8583d rekon) that cannot be trusted: not one, cut
+    short, or its summary or checksum does not match; the message names the
+    file and line."""

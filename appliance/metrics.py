@@ -235,9 +235,10 @@ class Exposition:
         return '\n'.join(self.lines) + '\n'
 
 
-def exposition(role, started, hosts, http, databases):
+def exposition(role, started, hosts, http, databases, money=()):
     """The /metrics text. `hosts`: Host objects (name, metrics, link, is_up);
-    `http`: HttpMetrics; `databases`: [(name, up)]."""
+    `http`: HttpMetrics; `databases`: [(name, up)]; `money`: today's rows of
+    the money view (appliance.ops.money)."""
     out = Exposition()
     out.family('iso8583d_build_info', 'gauge', 'Version and role of this process; always 1.',
                [((('version', __version__), ('role', role or '')), 1)])
@@ -300,4 +301,13 @@ def exposition(role, started, hosts, http, databases):
                'HTTP requests answered, by route path ("other" for unknown paths) and '
                'status code.', [((('path', path), ('code', code)), n)
                                 for (path, code), n in sorted(http.requests.items())])
+    for field, help_text in (
+            ('count', 'Payments (kind="payment", not reversed) and reversals today, per bank '
+                      '(pemda) or pemda host (bank) and channel; read from the database.'),
+            ('amount', 'Their amount (bit 4) in rupiah.'),
+            ('principal', 'Their principal in rupiah (as far as the bill profile tells).'),
+            ('penalty', 'Their penalty in rupiah (net of any waiver).')):
+        out.family('iso8583d_today_%s' % field, 'gauge', help_text,
+                   [((('party', r['party']), ('channel', r['channel']), ('kind', r['kind'])),
+                     r[field]) for r in money if r[field] is not None])
     return out.text()

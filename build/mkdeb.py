@@ -13,6 +13,9 @@ Staged tree (build/deb/root), packed by `dpkg-deb --root-owner-group --build`:
                                           the seed's command names (SEED_COMMANDS)
   /etc/iso8583d/conf.d/*.ini              conf.d/ of the repository, as conffiles
   /lib/systemd/system/iso8583d@.service   template unit, one instance per role
+  /lib/systemd/system/iso8583d-rekon@.{service,timer}
+                                          the bank's daily settlement file per
+                                          pemda host (not enabled)
   /usr/share/doc/iso8583d/                copyright, changelog.gz
   /usr/share/man/man1/                    manual pages made from --help
 
@@ -287,6 +290,9 @@ def stage(args, version, arch):
 
     install(os.path.join(DEBIAN, 'iso8583d@.service'),
             os.path.join(root, 'lib/systemd/system/iso8583d@.service'), 0o644)
+    for unit in ('iso8583d-rekon@.service', 'iso8583d-rekon@.timer'):
+        install(os.path.join(DEBIAN, unit), os.path.join(root, 'lib/systemd/system', unit),
+                0o644)
     doc = os.path.join(root, 'usr/share/doc', PACKAGE)
     install(os.path.join(DEBIAN, 'copyright'), os.path.join(doc, 'copyright'), 0o644)
     with open(os.path.join(DEBIAN, 'changelog'), 'rb') as f:

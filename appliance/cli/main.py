@@ -22,7 +22,8 @@ def _parser():
                     '(roles: pemda biller, bank gateway, aggregator).',
         epilog='other commands (each with --help): iso8583d decode (ISO8583 frames from '
                'the logs, field by field), iso8583d journal (the bank\'s payments and '
-               'their reversals), iso8583d invoices, iso8583d demo, iso8583d client, '
+               'their reversals), iso8583d rekon (daily reconciliation), '
+               'iso8583d invoices, iso8583d demo, iso8583d client, '
                'iso8583d config-reference (docs/configuration.md)')
     p.add_argument('--role', choices=sorted(ROLES),
                    help='what to run; may be left out when the configuration '
@@ -123,9 +124,15 @@ def show_journal(argv):
     return journal_main(argv)
 
 
+def reconcile(argv):
+    from appliance.cli.rekon import main as rekon_main
+    return rekon_main(argv)
+
+
 SUBCOMMANDS = {'invoices': list_invoices, 'demo': run_demo,
                'client': lambda argv: client_main(argv), 'decode': decode_frames,
-               'journal': show_journal, 'config-reference': print_reference}
+               'journal': show_journal, 'config-reference': print_reference,
+               'rekon': reconcile}
 
 
 def main(argv=None):

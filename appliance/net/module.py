@@ -75,6 +75,12 @@ class HostModule:
         or None when the module keeps no tables."""
         return None
 
+    def money_source(self, modules):
+        """(key, totals(date)) when this module keeps money records, for the
+        status page's money view (appliance.ops.money; `modules`: every host
+        module of the process); None here."""
+        return None
+
     def handle(self, request):
         """The answer to an incoming 0200/0400 (None: no answer)."""
         log.warning('%s: module %s does not take MTI %s requests; answered 76',

@@ -23,6 +23,7 @@ from appliance.metrics import (
     CONTENT_TYPE, IN, OUT, SERIES_SECONDS, HttpMetrics, exposition, merge_windows,
     percentiles)
 from appliance.http.server import json_response
+from appliance.ops.money import MoneyView, totals as money_totals
 
 log = logging.getLogger('iso8583d.status')
 
@@ -83,6 +84,7 @@ class Ops:
         self.networks = tuple(ipaddress.ip_network(a) for a in LOOPBACK + tuple(
             admin.allowed_ip))
         self._probes = {}
+        self.money = MoneyView()
 
     def views(self):
         return list(zip(OPS_PATHS, (self.page, self.json, self.metrics)))
@@ -125,6 +127,7 @@ class Ops:
             },
             'http': [{'path': path, 'code': code, 'count': n}
                      for (path, code), n in sorted(self.http.requests.items())],
+            'money': self.money.read(hosts),
         }
 
     # -- views ---------------------------------------------------------------
@@ -139,8 +142,9 @@ class Ops:
 
     def metrics(self, request):
         databases = [(p.name, p.up) for p in self.databases()]
+        hosts = list(self.appliance.hosts.values())
         text = exposition(self.appliance.settings.role, self.started,
-                          self.appliance.hosts.values(), self.http, databases)
+                          hosts, self.http, databases, self.money.read(hosts)['rows'])
         return bottle.HTTPResponse(text, 200, Content_Type=CONTENT_TYPE,
                                    Cache_Control='no-store')
 
@@ -328,6 +332,7 @@ def render_page(snap):
         '<main data-refreshes="0">',
         _links_section(snap['links'], now),
         _messages_section(snap['links']),
+        _money_section(snap['money']),
         _charts_section(snap['chart']),
         _databases_section(snap['databases'], now),
         '<p class="muted" id="updated">Updated %s; refreshes every %d s. The same data: '
@@ -412,6 +417,40 @@ def _messages_section(links):
             '<th class="wrap">Response codes (bit 39)</th></tr></thead><tbody>%s</tbody>'
             '</table></section>'
             % ''.join(rows))
+
+
+def _rupiah(value):
+    if value is None:
+        return '<span class="muted">&mdash;</span>'
+    return '{:,}'.format(value).replace(',', '.')
+
+
+def _money_section(money):
+    """Today's payments and reversals from the databases (appliance.ops.money);
+    nothing in a role that keeps no money records."""
+    if not money['sources']:
+        return ''
+    rows = []
+    for r in money['rows']:
+        rows.append('<tr data-party="%s" data-channel="%s" data-kind="%s"><td>%s</td>'
+                    '<td>%s</td><td>%s</td><td class="num">%d</td><td class="num">%s</td>'
+                    '<td class="num">%s</td><td class="num">%s</td></tr>' % (
+                        _e(r['party']), _e(r['channel']), r['kind'], _e(r['party'] or '-'),
+                        _e(r['channel'] or '-'), r['kind'], r['count'],
+                        _rupiah(r['amount']), _rupiah(r['principal']),
+                        _rupiah(r['penalty'])))
+    sums = money_totals(money['rows'])
+    for kind in ('payment', 'reversal'):
+        count, amount = sums[kind]
+        rows.append('<tr data-total="%s"><th>Total</th><th></th><th>%s</th>'
+                    '<th class="num">%d</th><th class="num">%s</th><th></th><th></th></tr>'
+                    % (kind, kind, count, _rupiah(amount)))
+    errors = ''.join('<p class="muted">%s</p>' % _e(e) for e in money['errors'])
+    return ('<section id="money"><h2>Money today (%s): payments not reversed, and '
+            'reversals</h2><table><thead><tr><th>Bank / pemda</th><th>Channel</th>'
+            '<th>Kind</th><th class="num">Count</th><th class="num">Amount</th>'
+            '<th class="num">Principal</th><th class="num">Penalty</th></tr></thead>'
+            '<tbody>%s</tbody></table>%s</section>' % (_e(money['day']), ''.join(rows), errors))
 
 
 def _databases_section(databases, now):

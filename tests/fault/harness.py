@@ -60,7 +60,7 @@ class Chain:
     """pemda + bank daemons on free ports; `kind` 'sqlite' or 'postgresql'
     (then pemda_url and bank_url are schema URLs on the test server)."""
 
-    def __init__(self, tmp_path, kind, pemda_url=None, bank_url=None):
+    def __init__(self, tmp_path, kind, pemda_url=None, bank_url=None, pemda_admin=False):
         self.kind = kind
         self.tmp = tmp_path
         self.iso, self.web = free_port(), free_port()
@@ -72,6 +72,10 @@ class Chain:
             ('port = 10002', 'port = %d' % self.iso),
             ('timeout = 60', 'timeout = 60\nreconnect_max = 0.5'),
             ('postgresql://user:pass@localhost/db', pemda_db)])
+        # The pemda's status page (/status), when a test reads it.
+        self.admin = free_port() if pemda_admin else None
+        if pemda_admin:
+            (pemda_conf / '50-admin.ini').write_text('[admin]\nport = %d\n' % self.admin)
         bank_conf = tmp_path / 'bank.d'
         bank_conf.mkdir()
         (bank_conf / 'bank.ini').write_text(BANK_INI.format(

@@ -14,6 +14,10 @@ def orphan_after(host_config):
             or 2 * host_config.request_timeout + 30)
 
 
+# Parsed journal entries the money view keeps (a day of a busy bank).
+MONEY_MEMO_ENTRIES = 200000
+
+
 class PemdaPeer(HostModule):
     """The bank's side of a pemda link: it sends requests and answers echoes;
     financial requests from the pemda are not expected (answered 76).
@@ -68,6 +72,23 @@ class PemdaPeer(HostModule):
             request_timeout=timeout)
         self.saf = SafQueue(self.journal, self.context.link, settings)
         self.saf.start()
+
+    def money_source(self, modules):
+        """Today's settled payments and reversals with this pemda
+        (appliance.roles.bank.settlement), its forwarded ones included."""
+        if self.journal is None:
+            return None
+        from appliance.roles.bank.forwarder import ForwarderModule
+        from appliance.roles.bank.settlement import day_totals
+        db, name = self.journal.db, self.config.name
+        forwarders = [m.db for m in modules
+                      if isinstance(m, ForwarderModule) and m.db is not None]
+        # The journal entries the view parsed; an answered entry never changes.
+        memo = getattr(self, '_money_memo', None)
+        if memo is None or len(memo) > MONEY_MEMO_ENTRIES:
+            memo = self._money_memo = {}
+        return ('bank.pemda', name), lambda day: day_totals([(db, [name])], forwarders, day,
+                                                            memo)
 
     def stop(self):
         if self.saf is not None:

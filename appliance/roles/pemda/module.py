@@ -59,6 +59,15 @@ class BillerModule(HostModule):
     def handle(self, request):
         return self.biller.handle(request)
 
+    def money_source(self, modules):
+        """Today's payments and reversals in the biller's records; billers
+        sharing a database share the source."""
+        if getattr(self, 'database', None) is None:
+            return None
+        from appliance.roles.pemda.rekon import day_totals
+        database = self.database
+        return ('biller', id(database)), lambda day: day_totals(database, day)
+
     def initdb(self, demo):
         """Create the tables (and demo bills); a line saying what was done."""
         from appliance.store.db import mask_url
