@@ -57,7 +57,7 @@ class View(NamedTuple):
 
 # Who may call a route that names no allowed_ip and has no credential:
 # secure unless opened (docs/operations.md "Security").
-LOOPBACK = (ipaddress.ip_network('127.0.0.0/8'), ipaddress.ip_network('::1/128'))
+LOOPBACK = (ipaddress.ip_network('127.0.0.1/32'), ipaddress.ip_network('::1/128'))
 
 
 def json_response(body, status=200, **headers):
