@@ -72,7 +72,15 @@ OPTIONS = Schema(
             "and the bank link's reversal queue"),
     Setting('notification_message', t.prefix_texts, {}, 'the Notification of a successful '
             'answer per invoice prefix: one PREFIX:TEXT a line', shown='none'),
+    Setting('credentials', t.merchant_credentials, (), "the callers LinkAja's requests "
+            'may name: one MERCHANT:TERMINAL:SHA256 a line (the SHA-256 of the pwd in hex, '
+            'printf %s PWD | sha256sum); none: merchant, terminal and pwd are not checked',
+            shown='none'),
 )
+
+# The answer to a request whose merchant, terminal or pwd is not configured
+# (ISO 8583's "security violation").
+BAD_CREDENTIALS = '63'
 
 INQUIRY, PAYMENT, REVERSAL = '021', '022', '023'
 TRX_TYPES = (INQUIRY, PAYMENT, REVERSAL)

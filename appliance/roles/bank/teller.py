@@ -163,6 +163,8 @@ class Teller:
 
     def payment(self, params):
         invoice_id, amount, ntb = _invoice_id(params), _amount(params), _ntb(params)
+        if 'stan' in params:
+            _stan(params)       # not used, but a bad one is a bad request
         if self.journal is None:
             return self._exchange(partial(self.builder.payment, invoice_id, amount, ntb))
         msg = self.builder.payment(invoice_id, amount, ntb, self.gateway.next_stan())
