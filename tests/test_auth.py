@@ -203,3 +203,31 @@ def test_an_ipv4_mapped_peer_on_an_ipv6_bind_matches_as_ipv4(tmp_path):
         chain.bank.wait_for('::1 not allowed')
     finally:
         chain.stop()
+
+
+# -- what the status page shows ------------------------------------------------------
+
+def test_the_status_page_and_metrics_show_no_database_user_or_password(tmp_path,
+                                                                       pg_schema_url):
+    url = pg_schema_url.replace('postgresql://', 'postgresql://root:pw-s3cret-77@', 1)
+    port, iso = free_port(), free_port()
+    conf = tmp_path / 'conf'
+    conf.mkdir()
+    (conf / 'bank.ini').write_text(
+        '[host_pemda]\nport = %d\nlisten = true\nmodule = bank.pemda\ndb_url = %s\n'
+        '[admin]\nport = %d\n' % (iso, url, port))
+    bank = Daemon(['--conf-dir', str(conf), '--data-dir', str(tmp_path / 'data')],
+                  name='bank')
+    try:
+        bank.wait_for('Web server listen at 127.0.0.1:%d' % port)
+        for path in ('/status.json', '/status', '/metrics'):
+            conn = http.client.HTTPConnection('127.0.0.1', port, timeout=10)
+            conn.request('GET', path)
+            text = conn.getresponse().read().decode()
+            conn.close()
+            for secret in ('//root', 'root@', 'pw-s3cret-77', 'search_path'):
+                assert secret not in text, (path, secret)
+            if path == '/status.json':
+                assert 'postgresql://127.0.0.1/test' in text, text
+    finally:
+        assert bank.stop() == 0
