@@ -231,3 +231,16 @@ def test_the_status_page_and_metrics_show_no_database_user_or_password(tmp_path,
                 assert 'postgresql://127.0.0.1/test' in text, text
     finally:
         assert bank.stop() == 0
+
+
+@pytest.mark.parametrize('entry', ['teller:not-a-hash', 'plain-key-without-a-name',
+                                   'a:%s' % ('0' * 63)])
+def test_a_bad_api_keys_entry_is_exit_78_naming_the_key_not_its_value(tmp_path, entry):
+    conf = tmp_path / 'bank.d'
+    conf.mkdir()
+    (conf / '20-bank.ini').write_text(bank_conf(free_port(), free_port(),
+                                                'api_keys = %s\n' % entry))
+    code, out = run_cli(['--role', 'bank', '--conf-dir', str(conf), '--check-config'])
+    assert code == 78, out
+    assert '20-bank.ini [web_teller] api_keys: an entry is not NAME:SHA256' in out, out
+    assert entry not in out

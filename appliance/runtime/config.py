@@ -104,7 +104,8 @@ ADMIN_KEYS = Schema(
     Setting('bind', t.address, '127.0.0.1', 'the address of a status server of its own'),
     Setting('port', t.port, 7002, "the port of a status server of its own (unset with a "
             "[web]: on [web]'s port)"),
-    Setting('allowed_ip', t.ip_list, (), 'addresses allowed besides loopback'),
+    Setting('allowed_ip', t.ip_list, (), 'addresses or CIDR networks (IPv4, IPv6) allowed '
+            'besides loopback'),
 )
 
 MAIN_KEYS = Schema(
