@@ -5,7 +5,6 @@ on every streamer."""
 import hashlib
 import http.client
 import json
-import socket
 import subprocess
 
 import pytest
