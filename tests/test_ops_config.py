@@ -55,7 +55,7 @@ def test_enabled_false_turns_the_endpoints_off(tmp_path):
 
 @pytest.mark.parametrize('texts, where, message', [
     ((HOST, '[admin]\nallowed_ip = 10.8.20.300\n'), '01.ini [admin] allowed_ip',
-     "'10.8.20.300' is not an IP address"),
+     "'10.8.20.300' is not an IP address or network (e.g. 10.8.20.1, 10.8.20.0/24, fd00::/8)"),
     ((HOST, '[admin]\nport = 70000\n'), '01.ini [admin] port',
      "'70000' is not a TCP port (0-65535)"),
     ((HOST, '[admin]\nthreads = 4\n'), '01.ini [admin] threads',

@@ -10,7 +10,7 @@ from appliance.runtime import config, logsetup
 from appliance.runtime.config import ConfigError
 from appliance.runtime.registry import ROLES
 from appliance.cli.settings import EXIT_CONFIG, load_settings, settings_or_none
-from appliance.cli.sections import init_main, warn_unused
+from appliance.cli.sections import init_main, warn_open, warn_unused
 
 EXIT_OK, EXIT_FATAL = 0, 1
 
@@ -150,6 +150,7 @@ def main(argv=None):
                               'iso8583-pbb.ini); a daemon needs host_ sections',
                               settings.main.source, 'main')
         warn_unused(settings, 'iso8583d', reads_main=args.initdb)
+        warn_open(settings, 'iso8583d')
         if args.check_config:
             print('configuration OK: role %s, %d host(s), %d web route(s), from %s' % (
                 settings.role, len(settings.hosts), len(settings.routes),

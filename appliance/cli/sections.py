@@ -3,7 +3,7 @@ hosts: [main] (the seed's iso8583-pbb.ini: a biller's tables at its db_url),
 and a warning for each section a run reads but leaves alone."""
 import sys
 
-from appliance.runtime.config import ConfigError, resolve_db_url
+from appliance.runtime.config import ConfigError, open_routes, resolve_db_url
 from appliance.runtime.registry import lookup
 
 
@@ -54,3 +54,11 @@ def warn_unused(settings, prog, reads_main):
     for source, section, why in unused_sections(settings, reads_main):
         print('%s: warning: %s: [%s] is ignored: %s' % (prog, source, section, why),
               file=sys.stderr)
+
+
+def warn_open(settings, prog):
+    """A warning on stderr for each route open to every address."""
+    for source, route in open_routes(settings):
+        print('%s: warning: %s: [web_%s] allowed_ip is empty: %s is open to every address '
+              '(list the callers, or give the route credentials)'
+              % (prog, source, route.name, route.route_path), file=sys.stderr)

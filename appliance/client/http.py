@@ -62,12 +62,14 @@ class Connection:
     next request opens a new one, so a payment cannot be booked twice by us.
     """
 
-    def __init__(self, url, content_type, timeout):
+    def __init__(self, url, content_type, timeout, headers=()):
         host, port, target, netloc = endpoint(url)
         self.address = (host, port)
+        extra = ''.join('%s: %s\r\n' % pair for pair in headers)     # e.g. X-Api-Key
         self._head = (
             'POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: iso8583d-client/%s\r\n'
-            'Content-Type: %s\r\nContent-Length: ' % (target, netloc, __version__, content_type)
+            '%sContent-Type: %s\r\nContent-Length: '
+            % (target, netloc, __version__, extra, content_type)
         ).encode('latin-1')
         self.timeout = timeout
         self._sock = None

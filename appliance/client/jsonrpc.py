@@ -6,6 +6,7 @@ result.code 0 and result.data['39'] == '00'.
 
 import argparse
 import json
+import os
 from datetime import datetime
 
 from appliance.client import refs
@@ -13,11 +14,13 @@ from appliance.client.http import HTTPError, describe
 from appliance.client.invoices import pick
 from appliance.client.options import add_transaction_arguments, need, only_for
 from appliance.client.transaction import Transaction
+from appliance.errors import UsageError
 
 DESCRIPTION = "Teller JSON-RPC (the seed's iso8583_web_client)."
 DEFAULT_URL = 'http://127.0.0.1:7000/rpc'
 # Built once: json.dumps(separators=...) would build an encoder per request.
 _encode = json.JSONEncoder(separators=(',', ':')).encode
+API_KEY_ENV = 'ISO8583D_API_KEY'
 
 
 def stan_value(text):
@@ -33,9 +36,21 @@ def add_arguments(parser):
     parser.add_argument('--stan', type=stan_value,
                         help='payment default: hhmmss, unique per request; '
                              'reversal: bit 11 of the payment response')
+    parser.add_argument('--api-key', metavar='KEY',
+                        help='the route\'s API key, sent in the X-Api-Key header (default: '
+                             '$%s, which keeps it out of the shell history)' % API_KEY_ENV)
+
+
+def api_key(args):
+    """--api-key, else $ISO8583D_API_KEY, else None."""
+    return args.api_key or os.environ.get(API_KEY_ENV) or None
 
 
 def check(args, invoices):
+    key = api_key(args)
+    if key is not None and not (key.isascii() and key.isprintable()):
+        raise UsageError('the API key (--api-key or $%s) must be printable ASCII text'
+                         % API_KEY_ENV)
     if args.reversal:
         need(args, invoices, '--reversal', ('--amount', '--ntb', '--stan'))
     elif not args.payment:
@@ -78,6 +93,9 @@ class Teller(Transaction):
         self.ntb = args.ntb
         self.stan = args.stan
         self.start = datetime.now()
+        key = api_key(args)
+        if key is not None:
+            self.headers = (('X-Api-Key', key),)
 
     def request(self, thread, method, invoice_id, amount=None):
         params = {'invoice_id': invoice_id}

@@ -15,6 +15,7 @@ class Transaction(abc.ABC):
     """
 
     content_type = 'application/octet-stream'
+    headers = ()            # extra request headers: (name, value) pairs
 
     def __init__(self, url, timeout, echo):
         self.url = url
@@ -22,7 +23,7 @@ class Transaction(abc.ABC):
         self.echo = echo
 
     def connect(self):
-        return Connection(self.url, self.content_type, self.timeout)
+        return Connection(self.url, self.content_type, self.timeout, self.headers)
 
     def __call__(self, thread, connection):
         result = Result(thread)

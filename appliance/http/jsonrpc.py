@@ -26,6 +26,7 @@ INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
+UNAUTHORIZED = -32001       # server-defined: no valid API key (HTTP 401)
 
 MAX_BATCH = 100
 MAX_DEPTH = 32
@@ -141,6 +142,12 @@ def _request_id(request):
     if isinstance(request, dict) and _valid_id(request.get('id')):
         return request.get('id')
     return None
+
+
+def error_answer(code, message):
+    """A JSON-RPC error answer (id null) in bytes, for a request refused
+    before its body is looked at."""
+    return _encode(_error(None, code, message))
 
 
 def _error(request_id, code, message):

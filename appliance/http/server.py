@@ -50,6 +50,14 @@ class View(NamedTuple):
     title: str                      # for the start-up log line, e.g. 'JSON-RPC'
     methods: Tuple[str, ...]        # HTTP methods, e.g. ('POST',)
     handle: Callable                # f(bottle.request) -> bottle.HTTPResponse
+    # True when the view checks a credential of its own (API keys, LinkAja's
+    # pwd): a route without allowed_ip is then open to every address.
+    authenticates: bool = False
+
+
+# Who may call a route that names no allowed_ip and has no credential:
+# secure unless opened (docs/operations.md "Security").
+LOOPBACK = (ipaddress.ip_network('127.0.0.1/32'), ipaddress.ip_network('::1/128'))
 
 
 def json_response(body, status=200, **headers):
@@ -79,8 +87,8 @@ def make_app(web_cfg, routes, views, gateways=None, ops=None, open_database=None
             raise ValueError('[web_%s] no web module %s' % (route.name, route.module))
         extra = {} if open_database is None else {'open_database': open_database}
         view = views[route.module].make_view(route, gateways or {}, **extra)
-        networks = _networks(route)
-        admitted = None if admitted is None or not networks else admitted + list(networks)
+        networks = _networks(route, view)
+        admitted = None if admitted is None or networks is None else admitted + list(networks)
         callback = _guarded(view, networks)
         app.route(route.route_path, list(view.methods), callback, name=route.name)
         log.info('Web server %s route path %s', view.title, route.route_path)
@@ -101,7 +109,17 @@ def _error_page(error):
     return json.dumps({'error': {'status': error.status_code, 'message': error.body}})
 
 
-def _networks(route):
+def _networks(route, view):
+    """The networks that may call `route` (None: every address). No
+    allowed_ip: loopback only, unless the view checks a credential of its
+    own. An empty `allowed_ip =` (the seed's "every address") opens it."""
+    if route.allowed_ip is None:
+        return None if view.authenticates else LOOPBACK
+    if not route.allowed_ip:
+        if not view.authenticates:
+            log.warning('[web_%s] %s is open to every address: allowed_ip is empty and '
+                        'the route has no credentials', route.name, route.route_path)
+        return None
     try:
         return tuple(ipaddress.ip_network(entry, strict=False)
                      for entry in route.allowed_ip)
@@ -116,11 +134,12 @@ def _guarded(view, networks):
     def callback():
         request = bottle.request
         address = _client_address(request.environ)
-        if networks:
+        if networks is not None:
             if not any(address in network for network in networks):
                 log.warning('%s not allowed', address)
                 return error_response(403, '%s not allowed' % address)
-            log.info('%s allowed', address)
+            if networks is not LOOPBACK:       # the seed's line, for its allowed_ip
+                log.info('%s allowed', address)
         try:
             return view.handle(request)
         except bottle.HTTPResponse:
@@ -152,9 +171,13 @@ def _ops_guarded(handle, networks):
     return callback
 
 
-def _client_address(environ):
-    """The peer's address; never X-Forwarded-For, which any client can forge."""
+def client_address(environ):
+    """The peer's address; never X-Forwarded-For, which any client can forge
+    (bottle's request.remote_addr would take it)."""
     return _address(environ['REMOTE_ADDR'])
+
+
+_client_address = client_address
 
 
 @functools.lru_cache(maxsize=4096)      # a bank has few peers; parsing each request cost ~1 %

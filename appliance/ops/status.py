@@ -81,7 +81,7 @@ class Ops:
         self.started = time.time()
         self.http = HttpMetrics()
         admin = appliance.settings.admin
-        self.networks = tuple(ipaddress.ip_network(a) for a in LOOPBACK + tuple(
+        self.networks = tuple(ipaddress.ip_network(a, strict=False) for a in LOOPBACK + tuple(
             admin.allowed_ip))
         self._probes = {}
         self.money = MoneyView()
@@ -93,12 +93,12 @@ class Ops:
 
     def databases(self):
         """[DatabaseProbe] of the open databases, each probed if due."""
-        from appliance.store.db import mask_url
+        from appliance.settings.dburl import public_url
         probes = []
         for url, db in list(self.appliance.databases.items()):
             probe = self._probes.get(url)
             if probe is None or probe.db is not db:
-                probe = self._probes[url] = DatabaseProbe(mask_url(url), db)
+                probe = self._probes[url] = DatabaseProbe(public_url(url), db)
             probe.state()
             probes.append(probe)
         return probes

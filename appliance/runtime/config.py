@@ -92,8 +92,9 @@ ROUTE_KEYS = Schema(
     Setting('host', t.text, REQUIRED, 'the [host_<name>] its requests go to'),
     Setting('module', t.text, REQUIRED, 'the face it offers (a web module name or its seed '
             'alias, below)'),
-    Setting('allowed_ip', t.ip_list, (), 'addresses that may call it, one a line '
-            '(empty: every address)'),
+    Setting('allowed_ip', t.ip_list, None, 'addresses or CIDR networks (IPv4, IPv6) that '
+            'may call it, one a line; an empty value opens the route to every address',
+            shown='loopback only, or every address when the route has credentials'),
     Setting('timeout', t.seconds, None, 'how long a request waits for the answer on the '
             'link', shown="the host's request_timeout"),
 )
@@ -103,7 +104,8 @@ ADMIN_KEYS = Schema(
     Setting('bind', t.address, '127.0.0.1', 'the address of a status server of its own'),
     Setting('port', t.port, 7002, "the port of a status server of its own (unset with a "
             "[web]: on [web]'s port)"),
-    Setting('allowed_ip', t.ip_list, (), 'addresses allowed besides loopback'),
+    Setting('allowed_ip', t.ip_list, (), 'addresses or CIDR networks (IPv4, IPv6) allowed '
+            'besides loopback'),
 )
 
 MAIN_KEYS = Schema(
@@ -498,6 +500,19 @@ def load(role, files, data_dir, presets=None):
         module_sections=MappingProxyType(sections), logging=_logging(layers),
         origin=MappingProxyType(dict(layers.origin)),
         values=MappingProxyType(values), admin=admin, main=_main(layers))
+
+
+# Route keys holding a credential of the route's own (teller API keys,
+# LinkAja's merchant credentials): with one, a route needs no allowed_ip.
+CREDENTIAL_KEYS = ('api_keys', 'credentials')
+
+
+def open_routes(settings):
+    """(file, route) of each route open to every address without a
+    credential: an explicitly empty `allowed_ip =` (the seed's meaning)."""
+    return [(settings.origin.get(('web_' + r.name, 'allowed_ip'), '?'), r)
+            for r in settings.routes
+            if r.allowed_ip == () and not any(r.options.get(k) for k in CREDENTIAL_KEYS)]
 
 
 def with_role(settings, role):

@@ -17,6 +17,12 @@ def mask_url(url):
     return re.sub(r'^([^:/]+://[^:/@]*:)[^@]*@', r'\1***@', str(url))
 
 
+def public_url(url):
+    """The URL without user, password and query (which may hold them too):
+    scheme://host/db, for pages any reader may see (status page, /metrics)."""
+    return re.sub(r'^([^:/]+://)[^/@]*@', r'\1', str(url).split('?', 1)[0])
+
+
 def parse_url(url):
     """Check a database URL without connecting; ValueError names the problem."""
     if not isinstance(url, str) or '://' not in url:

@@ -103,9 +103,45 @@ def lines(text):
     return tuple(text.split())
 
 
-@kind('IP addresses')
+@kind('IP networks')
+def ip_network(text):
+    """An IPv4 or IPv6 address or network in CIDR form (10.8.20.0/24,
+    fd00::/8); host bits may be set (10.8.20.5/24 is 10.8.20.0/24)."""
+    value = text.strip()
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError('%r is not an IP address or network (e.g. 10.8.20.1, '
+                         '10.8.20.0/24, fd00::/8)' % text) from None
+    return value
+
+
+@kind('IP addresses or networks')
 def ip_list(text):
-    return tuple(ip_address(word) for word in lines(text))
+    """Addresses or CIDR networks, IPv4 or IPv6, one a line or space-separated."""
+    return tuple(ip_network(word) for word in lines(text))
+
+
+API_KEY_HASH_LENGTH = 64        # hex digits of a SHA-256
+
+
+@kind('NAME:SHA256 lines')
+def api_key_hashes(text):
+    """One `NAME:SHA256` a line: a key's name (what the log shows) and the
+    SHA-256 of the key in hex (`printf %s KEY | sha256sum`); the key itself
+    is never written in a file. -> ((name, digest bytes), ...)"""
+    found = []
+    for word in lines(text):
+        name, sep, digest = word.rpartition(':')
+        digest = digest.lower()
+        if (not sep or not name or len(digest) != API_KEY_HASH_LENGTH
+                or any(c not in '0123456789abcdef' for c in digest)):
+            raise ValueError('an entry is not NAME:SHA256 (a name, a colon, the 64 hex '
+                             'digits of the key\'s SHA-256: printf %%s KEY | sha256sum)')
+        if any(name == seen for seen, _ in found):
+            raise ValueError('key name %s is given twice' % name)
+        found.append((name, bytes.fromhex(digest)))
+    return tuple(found)
 
 
 @kind('URL path')
@@ -162,3 +198,21 @@ def prefix_texts(text):
         result[prefix] = message.strip()
     return result
 
+
+
+@kind('MERCHANT:TERMINAL:SHA256 lines')
+def merchant_credentials(text):
+    """One `MERCHANT:TERMINAL:SHA256` a line: a merchant and terminal a caller
+    names, and the SHA-256 in hex of the pwd it must send with them.
+    -> ((merchant, terminal, digest bytes), ...)"""
+    found = []
+    for word in lines(text):
+        parts = word.split(':')
+        digest = parts[-1].lower()
+        if (len(parts) != 3 or not parts[0] or not parts[1]
+                or len(digest) != API_KEY_HASH_LENGTH
+                or any(c not in '0123456789abcdef' for c in digest)):
+            raise ValueError('an entry is not MERCHANT:TERMINAL:SHA256 (the 64 hex digits '
+                             'of the pwd\'s SHA-256: printf %%s PWD | sha256sum)')
+        found.append((parts[0], parts[1], bytes.fromhex(digest)))
+    return tuple(found)

@@ -34,6 +34,9 @@ max_body = 65536
 route_path = /rpc
 host = kota_bogor
 module = iso8583_web.scripts.views.jsonrpc
+# The idle clients come from 127.0.0.10-19 (a route names its callers, or
+# admits loopback only).
+allowed_ip = 127.0.0.0/8
 """
 
 INQUIRY = json.dumps({'jsonrpc': '2.0', 'id': 1, 'method': 'inquiry',

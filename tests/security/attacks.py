@@ -49,7 +49,8 @@ class Attack:
 class Chain:
     """A pemda and a bank on free ports, linked; the bank's teller at `web`."""
 
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, extra=None):
+        """`extra`: {file name: text} added to the bank's conf.d."""
         self.iso, self.web = free_port(), free_port()
         pemda_conf, bank_conf = tmp_path / 'pemda.d', tmp_path / 'bank.d'
         seed_config('test-pemda.ini', pemda_conf, tmp_path, [
@@ -59,6 +60,8 @@ class Chain:
             ('port = 10002', 'port = %d' % self.iso), ('port = 7000', 'port = %d' % self.web)])
         (bank_conf / '50-limits.ini').write_text('[web]\n' + ''.join(
             '%s = %s\n' % item for item in WEB_LIMITS.items()))
+        for name, text in (extra or {}).items():
+            (bank_conf / name).write_text(text)
         pemda_args = ['--role', 'pemda', '--conf-dir', str(pemda_conf),
                       '--data-dir', str(tmp_path / 'pemda-data')]
         code, out = run_cli(pemda_args + ['--initdb', '--demo'])

@@ -3,8 +3,9 @@
 LinkAja (spec §6) sends its fields as a form POST, a query string (GET or
 POST) or a JSON object:
 
-    merchant, terminal, pwd, msisdn   recorded (pwd never); not checked: restrict
-                                      callers with allowed_ip
+    merchant, terminal, pwd, msisdn   recorded (pwd never); with `credentials`
+                                      configured, merchant, terminal and pwd
+                                      must name one of them (else 63)
     acc_no                            the invoice id (22 digits)
     trx_date                          YYYYmmddHHMMSS (optional, recorded)
     trx_type                          021 inquiry, 022 payment, 023 reversal
@@ -29,6 +30,7 @@ On success the last field is the `notification_message` of the acc_no's
 prefix. Any other answer keeps the same one-line format with a code that is
 not 00 and a short reason in the last field:
 
+    63  merchant, terminal or pwd is not one of the route's credentials
     33  acc_no is not 22 digits
     51  amount differs from the inquiry's (or the payment's) amount
     55  bill_ref is not an answered inquiry of acc_no, or no payment has
@@ -53,7 +55,8 @@ from appliance.store.schema import create
 from appliance.pbb import profile
 from appliance.pbb.request import MAX_AMOUNT, RequestBuilder
 from appliance.net.module import Fatal
-from appliance.http.server import View
+from appliance.http.apikeys import MerchantCredentials
+from appliance.http.server import View, client_address
 from appliance.errors import Refused  # noqa: F401
 from appliance.iso.codes import (  # noqa: F401
     AMOUNT_DIFFERS, INVALID_NUMBER, NOT_FOUND, OK, OTHER_ERROR as MALFORMED, UNAVAILABLE)
@@ -69,7 +72,15 @@ OPTIONS = Schema(
             "and the bank link's reversal queue"),
     Setting('notification_message', t.prefix_texts, {}, 'the Notification of a successful '
             'answer per invoice prefix: one PREFIX:TEXT a line', shown='none'),
+    Setting('credentials', t.merchant_credentials, (), "the callers LinkAja's requests "
+            'may name: one MERCHANT:TERMINAL:SHA256 a line (the SHA-256 of the pwd in hex, '
+            'printf %s PWD | sha256sum); none: merchant, terminal and pwd are not checked',
+            shown='none'),
 )
+
+# The answer to a request whose merchant, terminal or pwd is not configured
+# (ISO 8583's "security violation").
+BAD_CREDENTIALS = '63'
 
 INQUIRY, PAYMENT, REVERSAL = '021', '022', '023'
 TRX_TYPES = (INQUIRY, PAYMENT, REVERSAL)
@@ -156,7 +167,7 @@ def make_view(route, gateways, database=None, clock=datetime.now, open_database=
         from appliance.roles.aggregator.preset import SEED_REQUEST_BITS
         bits = SEED_REQUEST_BITS
     face = LinkAja(route, gateway, database, RequestBuilder(bits, clock=clock), clock)
-    return View('LinkAja', ('GET', 'POST'), face.handle)
+    return View('LinkAja', ('GET', 'POST'), face.handle, authenticates=bool(face.credentials))
 
 
 def _open(route, open_database):
@@ -187,12 +198,14 @@ class LinkAja:
         self.clock = clock
         self.steps = {INQUIRY: self.inquiry, PAYMENT: self.payment,
                       REVERSAL: self.reversal}
+        self.credentials = MerchantCredentials(route.options.get('credentials') or ())
 
     def handle(self, request):
         trx_type = ''
         try:
             fields = read_fields(request)
             trx_type = fields.get('trx_type', '').strip()
+            self._admit(request, fields)
             if not trx_type:
                 raise Refused(MALFORMED, 'trx_type is required (021, 022 or 023)')
             if trx_type not in self.steps:
@@ -208,6 +221,20 @@ class LinkAja:
             log.exception('[web_%s] trx_type %s failed', self.route_name, _shown(trx_type))
             text = answer_line(trx_type, MALFORMED, note='internal error')
         return bottle.HTTPResponse(text, 200, Content_Type='text/plain; charset=utf-8')
+
+    def _admit(self, request, fields):
+        """Refused(63) unless merchant, terminal and pwd name one of the
+        route's credentials (none configured: every caller). The log names
+        the address and the merchant, never the pwd."""
+        if not self.credentials:
+            return
+        merchant, terminal = fields.get('merchant', ''), fields.get('terminal', '')
+        if self.credentials.match(merchant, terminal, fields.get('pwd', '')):
+            return
+        log.warning('%s [web_%s] merchant %s terminal %s refused: wrong credentials',
+                    client_address(request.environ), self.route_name, _shown(merchant),
+                    _shown(terminal))
+        raise Refused(BAD_CREDENTIALS, 'merchant, terminal or pwd refused')
 
     # -- the three transactions -------------------------------------------------
 

@@ -1,7 +1,9 @@
 """Role bank: accepts the pemdas' links and serves tellers over JSON-RPC.
 
 With no configuration it listens for Kota Bogor's pemda on 10002 and serves
-the teller JSON-RPC API on http://0.0.0.0:7000/rpc (the seed's test-bank.ini);
+the teller JSON-RPC API on http://0.0.0.0:7000/rpc to loopback only (the
+seed's test-bank.ini without its allowed_ip: a route that names no callers
+and has no API keys admits 127.0.0.1 and ::1);
 it also listens for Kota Bekasi's pemda on 10003 and for the aggregator
 (Agratek) on 10001, whose requests it forwards to the pemda of each invoice
 prefix (the seed's LinkAja chain).

@@ -69,13 +69,15 @@ from functools import partial
 import gevent
 from gevent import GreenletExit
 
-from appliance.http.jsonrpc import Dispatcher, InvalidParams
+from appliance.http.apikeys import HEADER as API_KEY_HEADER, ApiKeys
+from appliance.http.jsonrpc import UNAUTHORIZED, Dispatcher, InvalidParams, error_answer
 from appliance.errors import LinkDown
 from appliance.net.outcome import (
     LINK_DOWN as LINK_DOWN_OUTCOME, LOST as LOST_OUTCOME, TIMEOUT as TIMEOUT_OUTCOME)
 from appliance.pbb.request import (
     MAX_AMOUNT, TELLER_DEFAULTS, RequestBuilder, parse_request_bits)
-from appliance.http.server import View, json_response
+from appliance.http.server import View, client_address, json_response
+from appliance.settings import types as t
 from appliance.settings.schema import Schema, Setting
 
 OK = 0
@@ -94,6 +96,9 @@ OPTIONS = Schema(
     Setting('request_bits', parse_request_bits, None, 'bits that override the teller '
             'defaults bit by bit, one BIT:VALUE a line (e.g. 18:6014 for internet)',
             shown='none'),
+    Setting('api_keys', t.api_key_hashes, (), 'API keys a teller application sends in '
+            'the X-Api-Key header: one NAME:SHA256 a line (the SHA-256 of the key in hex, '
+            'printf %s KEY | sha256sum); several let keys rotate', shown='none'),
 )
 
 log = logging.getLogger('iso8583d.teller')
@@ -105,11 +110,35 @@ def make_view(route, gateways, builder=None, open_database=None):
     teller = Teller(route, gateways, builder)
     dispatcher = Dispatcher({'inquiry': teller.inquiry, 'payment': teller.payment,
                              'reversal': teller.reversal})
+    keys = ApiKeys(route.options.get('api_keys') or ())
 
     def handle(request):
         return json_response(dispatcher.answer(request.body.read()))
 
+    def handle_with_key(request):
+        refusal = _key_refusal(route, keys, request)
+        if refusal is not None:
+            return json_response(error_answer(UNAUTHORIZED, refusal), 401)
+        return handle(request)
+
+    if keys:
+        return View('JSON-RPC', ('POST',), handle_with_key, authenticates=True)
     return View('JSON-RPC', ('POST',), handle)
+
+
+def _key_refusal(route, keys, request):
+    """None when the request carries one of the route's API keys; else why
+    not (the key itself is never logged, nor its hash: the matching key's
+    name is, at DEBUG)."""
+    presented = request.headers.get(API_KEY_HEADER)
+    name = keys.match(presented)
+    if name is not None:
+        log.debug('[web_%s] API key %s', route.name, name)
+        return None
+    why = 'no %s header' % API_KEY_HEADER if not presented else 'wrong API key'
+    log.warning('%s [web_%s] %s refused: %s', client_address(request.environ), route.name,
+                route.route_path, why)
+    return 'unauthorized: %s' % why
 
 
 class Teller:
@@ -134,6 +163,8 @@ class Teller:
 
     def payment(self, params):
         invoice_id, amount, ntb = _invoice_id(params), _amount(params), _ntb(params)
+        if 'stan' in params:
+            _stan(params)       # not used, but a bad one is a bad request
         if self.journal is None:
             return self._exchange(partial(self.builder.payment, invoice_id, amount, ntb))
         msg = self.builder.payment(invoice_id, amount, ntb, self.gateway.next_stan())
