@@ -127,7 +127,10 @@ def test_a_second_connection_is_refused_while_the_link_answers_an_echo(bank):
 def test_a_second_connection_replaces_a_link_that_does_not_answer_an_echo(bank):
     first = Pemda(bank.iso, answer_echo=False)
     assert first.echo() is not None
-    keepalive = gevent.spawn(lambda: [first.echo(timeout=1) for _ in range(3 * TIMEOUT)])
+    # The old peer keeps talking (one echo a second, so the link never idles
+    # out) but never answers the bank's echo: only the probe can judge it dead.
+    keepalive = gevent.spawn(lambda: [(first.echo(timeout=1), gevent.sleep(1))
+                                      for _ in range(3 * TIMEOUT)])
     with Attack('ISO: second connection, link dead', bank) as attack:
         started = time.monotonic()
         second = Pemda(bank.iso)
