@@ -103,6 +103,7 @@ class Forward(Model):
     reply_code = CharField(2, default='')     # bit 39 we answered
     payment_id = IntegerField(null=True)      # a reversal: the payment's row
     request = TextField(default='')           # what went out, card data left out
+    owner = CharField(32, default='')         # the node that wrote it (roles.bank.node)
     created_at = DateTimeField()
     updated_at = DateTimeField()
 
@@ -115,7 +116,9 @@ MODELS = (Forward,)
 
 
 def create_tables(db):
+    from appliance.roles.bank.journal import OWNER_COLUMN, add_missing_columns
     create(db, MODELS)
+    add_missing_columns(db, Forward, {'owner': OWNER_COLUMN})
 
 
 class ForwarderModule(HostModule):
@@ -132,6 +135,7 @@ class ForwarderModule(HostModule):
 
     clock = staticmethod(datetime.now)
     db = None
+    node = ''           # this process's node id, set by start()
     gateways = {}       # host name -> Gateway, given by connect()
 
     def _option(self, key):
@@ -146,6 +150,8 @@ class ForwarderModule(HostModule):
         return self.context.database(self._option('db_url'), init=create_tables)
 
     def start(self):
+        from appliance.roles.bank.peer import this_node
+        self.node = this_node(self.context)
         try:
             self.db = self._database()
             create_tables(self.db)
@@ -315,7 +321,7 @@ class ForwarderModule(HostModule):
                       invoice_id=request.get(61, ''), ntb=request.get(48, ''),
                       amount=request.get(4, ''), outcome=outcome, reply_code=reply_code,
                       payment_id=payment_id, request=_stored(out) if out else '',
-                      created_at=now, updated_at=now)
+                      owner=self.node, created_at=now, updated_at=now)
         with self.db.connection_context(), self.db.write_transaction():
             row.id = Forward.insert(**row.__data__).execute(self.db)
         return row
@@ -339,11 +345,15 @@ class ForwarderModule(HostModule):
             ).order_by(Forward.id.desc()).first(self.db)
 
     def _settle_cut_payments(self):
-        """Payments a previous run left `sent` (it died before the answer): their
-        outcome is unknown, so they are reversed like a timeout."""
+        """Payments a previous run of this node left `sent` (it died before the
+        answer): their outcome is unknown, so they are reversed like a
+        timeout. Another node's are its own to settle: it may be alive and
+        waiting for their answers."""
+        from appliance.roles.bank.node import owned_by
         with self.db.connection_context():
             rows = list(Forward.select().where(
                 (Forward.source == self.config.name) & (Forward.outcome == SENT)
+                & owned_by(Forward.owner, self.node)
                 & (Forward.mti == '0200') & (Forward.processing_code == PAYMENT)
             ).execute(self.db))
         for row in rows:

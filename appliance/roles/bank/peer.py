@@ -14,6 +14,16 @@ def orphan_after(host_config):
             or 2 * host_config.request_timeout + 30)
 
 
+def this_node(context):
+    """This process's node id (appliance.roles.bank.node); Fatal when
+    ISO8583D_NODE is not one."""
+    from appliance.roles.bank.node import node_id
+    try:
+        return node_id(context.data_dir)
+    except ValueError as e:
+        raise Fatal(str(e)) from None
+
+
 class PemdaPeer(HostModule):
     """The bank's side of a pemda link: it sends requests and answers echoes;
     financial requests from the pemda are not expected (answered 76).
@@ -57,7 +67,8 @@ class PemdaPeer(HostModule):
                 self.config.name, mask_url(self._option('db_url')), e)) from None
         owed = OwedReversals(os.path.join(self.context.data_dir,
                                           'reversals-owed-%s.jsonl' % self.config.name))
-        self.journal = Journal(db, self.config.name, owed=owed)
+        self.journal = Journal(db, self.config.name, owner=this_node(self.context),
+                               owed=owed)
         timeout = self.config.request_timeout
         settings = SafSettings(
             max_attempts=self._option('saf_max_attempts'),
