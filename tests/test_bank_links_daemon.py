@@ -113,7 +113,7 @@ class FakeAggregator:
 
 
 class Bank:
-    def __init__(self, tmp_path, db_url, conf_name='bank.d'):
+    def __init__(self, tmp_path, db_url, conf_name='bank.d', data='data'):
         self.pemda = FakePeer()
         self.agratek, self.web = free_port(), free_port()
         conf = tmp_path / conf_name
@@ -122,7 +122,7 @@ class Bank:
             pemda=self.pemda.port, agratek=self.agratek, web=self.web,
             journal=db_url, forwarder=db_url))
         self.daemon = Daemon(['--role', 'bank', '--conf-dir', str(conf), '--data-dir',
-                              str(tmp_path / 'data')], name='bank')
+                              str(tmp_path / data)], name='bank')
         self.daemon.wait_for('Web server listen at')
         assert self.pemda.accepted.wait(15)
 
@@ -234,3 +234,23 @@ def test_a_forwarded_payment_left_in_flight_by_a_killed_bank_is_reversed_at_the_
     finally:
         second.stop()
     assert (reversal[11], reversal[48], reversal[4]) == (stan, NTB, '000000019536')
+
+
+def test_a_second_bank_node_on_the_forwarder_database_leaves_the_first_ones_payment_alone(
+        tmp_path, db_url):
+    first = Bank(tmp_path, db_url)
+    aggregator = FakeAggregator(first.agratek)
+    try:
+        aggregator._send(aggregator_request('0200', '062100', 19536))
+        payment = first.pemda.next_request('0200', timeout=15)      # in flight
+        second = Bank(tmp_path, db_url, conf_name='bank2.d', data='data2')   # started
+        second.stop()
+        assert 'left without an outcome' not in second.daemon.output()
+        sent = [m.mti for m in list(second.pemda.received.queue)]
+        assert '0400' not in sent, sent                             # nothing reversed
+        first.answer(payment, b47='010192430486')
+        answer = aggregator.answers.get(timeout=15)
+    finally:
+        aggregator.close()
+        first.stop()
+    assert answer[39] == '00'
