@@ -94,6 +94,7 @@ class Chain:
             iso=self.iso, web=self.web, bank_db=self.bank_db,
             request_timeout=REQUEST_TIMEOUT))
         self.agratek = None
+        self.forwarder_prefix = forwarder_prefix
         if forwarder_prefix:
             self.agratek = free_port()
             (bank_conf / 'agratek.ini').write_text(FORWARDER_INI.format(
@@ -126,6 +127,23 @@ class Chain:
         except AssertionError as e:
             raise AssertionError('%s\npemda output:\n%s' % (
                 e, self.pemda.output()[-4000:])) from None
+
+    def second_bank(self, data='bank2-data'):
+        """Another bank process (another node: its own data directory) on the
+        same journal and forwarder databases, with its own ports; its pemda
+        link is never connected. Started; the Daemon."""
+        conf = self.tmp / (data + '.d')
+        conf.mkdir(exist_ok=True)
+        shared = resolve_db_url(self.bank_db, self.bank_data)
+        (conf / 'bank.ini').write_text(BANK_INI.format(
+            iso=free_port(), web=free_port(), bank_db=shared,
+            request_timeout=REQUEST_TIMEOUT))
+        (conf / 'agratek.ini').write_text(FORWARDER_INI.format(
+            port=free_port(), db=shared, prefix=self.forwarder_prefix))
+        daemon = Daemon(['--role', 'bank', '--conf-dir', str(conf), '--data-dir',
+                         str(self.tmp / data)], name='bank2')
+        daemon.wait_for('Web server listen at')
+        return daemon
 
     def wait_signed_on(self, mark=0, timeout=30):
         self.bank.wait_for(r'Encode MTI 0810 Data \{.*70: .001.\}', start=mark,
