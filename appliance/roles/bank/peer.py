@@ -42,8 +42,9 @@ class PemdaPeer(HostModule):
         Setting('saf_retry_interval', t.seconds, 10.0, 'pause before a reversal is sent '
                 'again, doubling with each attempt'),
         Setting('saf_retry_max', t.seconds, 300.0, 'longest pause between two attempts'),
-        Setting('saf_orphan_after', t.seconds, None, 'a payment still `sending` this long '
-                '(its process died) is reversed', shown='2 x request_timeout + 30'),
+        Setting('saf_orphan_after', t.seconds, None, 'a payment of this node still '
+                '`sending` this long (its process died) is reversed',
+                shown='2 x request_timeout + 30'),
     )
 
     def _option(self, key):
