@@ -3,7 +3,8 @@ through aggregator -> bank (forwarder) -> pemda, the aggregator killed and
 restarted. Every payment the wallet heard 00 is booked once, every other
 one is not booked once the queues (the aggregator's and the bank's) drain.
 A wallet that heard nothing of its payment gives up (the harder case: a
-retry with the same trx_id would meet the first payment again). Figures: conftest.py (make reliability)."""
+retry with the same trx_id would meet the first payment again).
+Figures: conftest.py (make reliability)."""
 import http.client
 import itertools
 import os
