@@ -341,12 +341,14 @@ class LinkAja:
     def _settle(self, record, state):
         """Called by the journal in its transaction: mark payment `record`
         `state` if it is still unsettled (`sent`, or `answered` when recording
-        that failed); True when it was, and its reversal is due."""
+        that failed); True when it was, and its reversal is due. Also True
+        when it reads `state` already: in a database of its own the mark may
+        have been committed while the journal's queueing failed (owed)."""
         def mark():
             return LinkAjaTransaction.update(
                 state=state, response_code=UNAVAILABLE, updated_at=self.clock()).where(
                 (LinkAjaTransaction.id == record)
-                & LinkAjaTransaction.state.in_((SENT, ANSWERED))).execute(self.db) > 0
+                & LinkAjaTransaction.state.in_((SENT, ANSWERED, state))).execute(self.db) > 0
         if self.db is self.gateway.journal.db:
             return mark()
         with self.db.connection_context(), self.db.write_transaction():

@@ -40,6 +40,7 @@ Codes the forwarder answers itself (bit 39):
 One bank process per forwarder database: at start, payments a previous run
 left without an outcome are taken as cut short and reversed.
 """
+import functools
 import logging
 from datetime import datetime
 
@@ -164,6 +165,10 @@ class ForwarderModule(HostModule):
         """The pemdas' gateways: check the routes, then reverse what a previous
         run left without an outcome (their SAF queues must exist by now)."""
         self.gateways = gateways
+        for gateway in gateways.values():
+            if gateway.journal is not None:
+                gateway.journal.settlers[self.kind] = functools.partial(
+                    self._settle, gateway.journal)
         for prefix, name in sorted(self.routes.items()):
             if name == self.config.name:
                 log.warning('[host_%s] host: invoice prefix %s routes back to this host; '
@@ -278,7 +283,7 @@ class ForwarderModule(HostModule):
             log.error('[host_%s] cannot record the answer to payment STAN %s (%s): '
                       'reversing it; answered %s', self.config.name, request.get(11), e,
                       UNAVAILABLE)
-            self._queue_reversal(host, out, MALFORMED)
+            self._queue_reversal(host, out, MALFORMED, row)
             return _answer(request, UNAVAILABLE)
         return reply
 
@@ -286,13 +291,21 @@ class ForwarderModule(HostModule):
         log.warning('[host_%s] STAN %s to [host_%s]: %s; answered %s', self.config.name,
                     request.get(11), row.target, error, UNAVAILABLE)
         if outcome in UNKNOWN and _is_payment(request):
-            self._queue_reversal(host, out, outcome)
-        self._update(row, outcome=outcome, reply_code=UNAVAILABLE)
+            self._queue_reversal(host, out, outcome, row)
+        else:
+            self._update(row, outcome=outcome, reply_code=UNAVAILABLE)
         return _answer(request, UNAVAILABLE)
 
-    def _queue_reversal(self, host, payment, reason):
+    def _queue_reversal(self, host, payment, reason, row):
         """A payment whose outcome is unknown is reversed toward the pemda by the
-        target host's gateway (its SAF queue, or an ERROR asking a person)."""
+        target host's gateway: its row marked `reason` in the transaction that
+        queues the reversal (kept in the owed file while the database fails),
+        or an ERROR asking a person."""
+        if host is not None and host.journal is not None:
+            host.reverse_row(self.kind, row.id, payment, reason)
+            row.outcome = reason
+            return
+        self._update(row, outcome=reason, reply_code=UNAVAILABLE)
         if host is None:
             log.error('[host_%s] payment of invoice %s NTB %s STAN %s has an unknown '
                       'outcome (%s) and its host is no longer configured: reverse it by '
@@ -300,6 +313,28 @@ class ForwarderModule(HostModule):
                       payment.get(11), reason)
             return
         host.reverse_unknown(payment, reason)
+
+    @property
+    def kind(self):
+        """Its rows' name in the journals' owed files (Journal.reverse_row)."""
+        return 'forward_' + self.config.name
+
+    def _settle(self, journal, row_id, outcome):
+        """Called by `journal` in its transaction: mark payment row `row_id`
+        `outcome` if it is still unsettled (`sent`, or `answered` when
+        recording that failed); True when it was, and its reversal is due.
+        Also True when it reads `outcome` already: in a database of its own
+        the mark may have been committed while the journal's queueing
+        failed (the reversal was owed)."""
+        def mark():
+            return Forward.update(
+                outcome=outcome, reply_code=UNAVAILABLE, updated_at=self.clock()).where(
+                (Forward.id == row_id) & Forward.outcome.in_((SENT, ANSWERED, outcome))
+            ).execute(self.db) > 0
+        if self.db is journal.db:
+            return mark()
+        with self.db.connection_context(), self.db.write_transaction():
+            return mark()
 
     def _outgoing(self, request, stan):
         now = self.clock()
@@ -360,9 +395,8 @@ class ForwarderModule(HostModule):
             log.warning('[host_%s] payment STAN %s of invoice %s to [host_%s] was left '
                         'without an outcome by an earlier run', self.config.name,
                         row.source_stan, row.invoice_id, row.target)
-            self._update(row, outcome=CUT)
-            self._queue_reversal(self.gateways.get(row.target),
-                                 _loaded(row.request), CUT)
+            self._queue_reversal(self.gateways.get(row.target), _loaded(row.request), CUT,
+                                 row)
 
 
 def _amount(text):
