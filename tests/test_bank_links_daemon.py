@@ -54,9 +54,12 @@ module = iso8583_web.scripts.views.jsonrpc
 """
 
 
-# A second bank process on the same journal whose orphan sweep is quick: it
-# gives up the first one's entries while their answers may still come (a
-# configuration refuses that within one process, see runtime/promises.py).
+# A second bank process on the same journal whose orphan sweep is quick. On
+# the first one's data directory it is the same node (a restart of it while
+# the old process still hangs on): it gives up that node's entries while
+# their answers may still come (a configuration refuses that within one
+# process, see runtime/promises.py). On a data directory of its own it is
+# another node and leaves them alone (appliance/roles/bank/node.py).
 SWEEPER_INI = """
 [host_kota_bogor]
 ip = 127.0.0.1
@@ -110,7 +113,7 @@ class FakeAggregator:
 
 
 class Bank:
-    def __init__(self, tmp_path, db_url, conf_name='bank.d'):
+    def __init__(self, tmp_path, db_url, conf_name='bank.d', data='data'):
         self.pemda = FakePeer()
         self.agratek, self.web = free_port(), free_port()
         conf = tmp_path / conf_name
@@ -119,7 +122,7 @@ class Bank:
             pemda=self.pemda.port, agratek=self.agratek, web=self.web,
             journal=db_url, forwarder=db_url))
         self.daemon = Daemon(['--role', 'bank', '--conf-dir', str(conf), '--data-dir',
-                              str(tmp_path / 'data')], name='bank')
+                              str(tmp_path / data)], name='bank')
         self.daemon.wait_for('Web server listen at')
         assert self.pemda.accepted.wait(15)
 
@@ -173,16 +176,20 @@ def test_an_aggregators_reversal_of_another_amount_is_refused_at_the_bank(bank):
     assert bank.pemda.received.empty()                  # nothing went on to the pemda
 
 
-def test_an_answer_after_the_orphan_sweep_is_not_reported_as_paid(bank, tmp_path, db_url):
-    paying = gevent.spawn(bank.teller, 'payment', invoice_id=INVOICE, amount=19536,
-                          ntb=NTB, stan='000001')
-    payment = bank.pemda.next_request('0200', timeout=15)
+def sweeper_of(tmp_path, db_url, data_dir):
     conf = tmp_path / 'sweeper.d'
     conf.mkdir()
     (conf / 'bank.ini').write_text(SWEEPER_INI.format(pemda=free_port(),
                                                       journal=db_url))
-    sweeper = Daemon(['--role', 'bank', '--conf-dir', str(conf), '--data-dir',
-                      str(tmp_path / 'sweeper-data')], name='sweeper')
+    return Daemon(['--role', 'bank', '--conf-dir', str(conf), '--data-dir',
+                   str(data_dir)], name='sweeper')
+
+
+def test_an_answer_after_the_orphan_sweep_is_not_reported_as_paid(bank, tmp_path, db_url):
+    paying = gevent.spawn(bank.teller, 'payment', invoice_id=INVOICE, amount=19536,
+                          ntb=NTB, stan='000001')
+    payment = bank.pemda.next_request('0200', timeout=15)
+    sweeper = sweeper_of(tmp_path, db_url, tmp_path / 'data')     # the same node
     try:
         sweeper.wait_for(r'reversal of invoice %s NTB %s STAN %s queued \(SAF entry 1, '
                          r'journal 1: orphaned\)' % (INVOICE, NTB, payment[11]))
@@ -193,6 +200,21 @@ def test_an_answer_after_the_orphan_sweep_is_not_reported_as_paid(bank, tmp_path
     assert result == {'code': 68, 'data': {}, 'message': (
         'answered by kota_bogor after journal entry 1 was given up (orphaned); '
         'reversal queued (SAF entry 1)')}
+
+
+def test_another_nodes_orphan_sweep_leaves_a_payment_in_flight_alone(bank, tmp_path, db_url):
+    paying = gevent.spawn(bank.teller, 'payment', invoice_id=INVOICE, amount=19536,
+                          ntb=NTB, stan='000001')
+    payment = bank.pemda.next_request('0200', timeout=15)
+    sweeper = sweeper_of(tmp_path, db_url, tmp_path / 'other-node')
+    try:
+        sweeper.wait_for(r'journal entry 1 of node \S+ is still sending: left to its node')
+    finally:
+        assert sweeper.stop() == 0, sweeper.output()[-3000:]
+    assert 'queued' not in sweeper.output()
+    bank.answer(payment, b47='010192430486')
+    result = paying.get(timeout=15)
+    assert result['code'] == 0, result
 
 
 def test_a_forwarded_payment_left_in_flight_by_a_killed_bank_is_reversed_at_the_next_start(
@@ -212,3 +234,23 @@ def test_a_forwarded_payment_left_in_flight_by_a_killed_bank_is_reversed_at_the_
     finally:
         second.stop()
     assert (reversal[11], reversal[48], reversal[4]) == (stan, NTB, '000000019536')
+
+
+def test_a_second_bank_node_on_the_forwarder_database_leaves_the_first_ones_payment_alone(
+        tmp_path, db_url):
+    first = Bank(tmp_path, db_url)
+    aggregator = FakeAggregator(first.agratek)
+    try:
+        aggregator._send(aggregator_request('0200', '062100', 19536))
+        payment = first.pemda.next_request('0200', timeout=15)      # in flight
+        second = Bank(tmp_path, db_url, conf_name='bank2.d', data='data2')   # started
+        second.stop()
+        assert 'left without an outcome' not in second.daemon.output()
+        sent = [m.mti for m in list(second.pemda.received.queue)]
+        assert '0400' not in sent, sent                             # nothing reversed
+        first.answer(payment, b47='010192430486')
+        answer = aggregator.answers.get(timeout=15)
+    finally:
+        aggregator.close()
+        first.stop()
+    assert answer[39] == '00'

@@ -13,6 +13,7 @@ from appliance.runtime.config import ConfigError
 from appliance.store.db import open_database
 from appliance.roles.bank.forwarder import Forward, ForwarderModule
 from appliance.roles.bank.gateway import Gateway
+from appliance.roles.bank.journal import Journal, create_tables as create_journal_tables
 from appliance.net.module import ModuleContext
 from appliance.iso.message import Message
 from appliance.net.link import AnswerLost, Busy, LinkDown, RequestTimeout
@@ -79,13 +80,19 @@ class FakePemda:
         return answer
 
 
-class FakeJournal:
-    def __init__(self):
+class FakeJournal(Journal):
+    """The real journal in its own SQLite file; .queued lists (payment,
+    reason) of each reversal it queued."""
+
+    def __init__(self, tmp_path):
+        db = open_database('sqlite:///%s' % (tmp_path / 'journal.db'))
+        create_journal_tables(db)
+        super().__init__(db, 'kota_bogor', owner='test:node')
         self.queued = []
 
-    def enqueue(self, msg, reason, journal_id=None):
+    def _enqueue(self, journal_id, msg, reason, now):
         self.queued.append((msg, reason))
-        return len(self.queued)
+        return super()._enqueue(journal_id, msg, reason, now)
 
 
 class Bank:
@@ -96,7 +103,7 @@ class Bank:
         conf.mkdir(exist_ok=True)
         (conf / '20-bank.ini').write_text(SECTIONS.format(extra=extra))
         self.settings = config.load('bank', config.config_files(str(conf)), str(tmp_path))
-        self.journal = journal if journal is not None else FakeJournal()
+        self.journal = journal if journal is not None else FakeJournal(tmp_path)
         self.bogor = FakePemda('kota_bogor', self.journal)
         self.gateways = {'kota_bogor': Gateway(self.bogor, journal=self.journal)}
         self.databases = {}
@@ -380,3 +387,21 @@ def test_the_routing_table_takes_words_or_lines():
     assert forwarder.routes('3271:kota_bogor 3275:kota_bekasi') == forwarder.routes(
         '\n3271:kota_bogor\n3275:kota_bekasi\n') == {'3271': 'kota_bogor',
                                                      '3275': 'kota_bekasi'}
+
+
+def test_a_reversal_the_journal_cannot_take_is_owed_and_queued_once_it_is_back(tmp_path):
+    from appliance.roles.bank.journal import SafEntry
+    bank = Bank(tmp_path)
+    db = bank.journal.db
+    bank.bogor.mode = 'timeout'
+    with db.connection_context():
+        db.execute_sql('ALTER TABLE iso8583d_saf RENAME TO saf_away')   # the journal fails
+    assert bank.module.handle(payment_request())[39] == '91'
+    assert len(bank.journal.owed) == 1
+    with db.connection_context():
+        db.execute_sql('ALTER TABLE saf_away RENAME TO iso8583d_saf')   # and is back
+    bank.journal.settle_owed()
+    with db.connection_context():
+        (entry,) = SafEntry.select().execute(db)
+    assert (entry.stan, entry.reason, len(bank.journal.owed)) == ('500001', 'timeout', 0)
+    assert bank.rows()[0].outcome == 'timeout'

@@ -11,6 +11,7 @@ import pytest
 
 from appliance.roles.aggregator import linkaja
 from appliance.roles.bank.gateway import Gateway
+from appliance.roles.bank import journal
 from appliance.store.db import open_database
 from appliance.iso.codec import Codec
 from appliance.iso.framing import get_streamer
@@ -66,12 +67,18 @@ class FakeBank:
         return answer
 
 
-class Journal:
-    def __init__(self):
+class Journal(journal.Journal):
+    """The real journal in the LinkAja database; .queued lists (payment,
+    reason) of each reversal it queued."""
+
+    def __init__(self, db):
+        journal.create_tables(db)
+        super().__init__(db, 'bjb', owner='test:node')
         self.queued = []
 
-    def enqueue(self, msg, reason, journal_id=None):
+    def _enqueue(self, journal_id, msg, reason, now):
         self.queued.append((msg, reason))
+        return super()._enqueue(journal_id, msg, reason, now)
 
 
 @pytest.fixture
@@ -97,7 +104,7 @@ def send(port, method, path, body=None, headers=None):
 @pytest.fixture
 def face(serve_web, make_route, db):
     """A served LinkAja route on /linkaja; .post(fields) -> the answer line."""
-    bank = FakeBank(db, journal=Journal())
+    bank = FakeBank(db, journal=Journal(db))
     route = make_route(name='linkaja', path='/linkaja', host='bjb', module=linkaja.MODULE,
                        timeout=30.0, options={'notification_message': NOTIFICATIONS})
     server = serve_web([route], {linkaja.MODULE: linkaja},

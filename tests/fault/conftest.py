@@ -16,13 +16,13 @@ def pytest_terminal_summary(terminalreporter):
     write = terminalreporter.write_line
     terminalreporter.section('reliability figures')
     header = ('scenario', 'db', 'faults', 'payments', 'ok', 'failed', 'lost', 'doubled',
-              'reversals sent', 'repeated', 'drain s')
-    write('%-28s %-10s %6s %8s %5s %6s %4s %7s %14s %8s %7s' % header)
+              'reversals sent', 'repeated', 'drain s', 'mismatched reversals accepted')
+    write('%-28s %-10s %6s %8s %5s %6s %4s %7s %14s %8s %7s %30s' % header)
     for r in REPORT:
-        write('%-28s %-10s %6d %8d %5d %6d %4d %7d %14d %8d %7.1f' % (
+        write('%-28s %-10s %6d %8d %5d %6d %4d %7d %14d %8d %7.1f %30d' % (
             r['scenario'], r['db'], r['faults'], r['transactions'], r['ok'], r['failed'],
             r['lost'], r['doubled'], r['reversals_sent'], r['reversals_repeated'],
-            r['drain_seconds']))
+            r['drain_seconds'], r.get('mismatched_accepted', 0)))
     path = os.environ.get('ISO8583D_RELIABILITY_REPORT')
     if path:
         import json

@@ -56,11 +56,28 @@ module = iso8583_web.scripts.views.jsonrpc
 """
 
 
+# An aggregator's link to the bank (the forwarder), when a Chain has one: it
+# sorts before bank.ini, as the seed's bank-agratek.ini before test-bank.ini.
+FORWARDER_INI = """
+[host_agratek]
+ip = 127.0.0.1
+port = {port}
+listen = true
+streamer = bjb
+module = opensipkd.iso8583.bjb.pbb.test_aggregator
+db_url = {db}
+host = {prefix}:kota_bogor
+"""
+
+
 class Chain:
     """pemda + bank daemons on free ports; `kind` 'sqlite' or 'postgresql'
-    (then pemda_url and bank_url are schema URLs on the test server)."""
+    (then pemda_url and bank_url are schema URLs on the test server). With
+    `forwarder_prefix`, the bank also forwards an aggregator's requests of
+    that invoice prefix (its port: .agratek) into the journal's database."""
 
-    def __init__(self, tmp_path, kind, pemda_url=None, bank_url=None, pemda_admin=False):
+    def __init__(self, tmp_path, kind, pemda_url=None, bank_url=None, pemda_admin=False,
+                 forwarder_prefix=None):
         self.kind = kind
         self.tmp = tmp_path
         self.iso, self.web = free_port(), free_port()
@@ -81,6 +98,12 @@ class Chain:
         (bank_conf / 'bank.ini').write_text(BANK_INI.format(
             iso=self.iso, web=self.web, bank_db=self.bank_db,
             request_timeout=REQUEST_TIMEOUT))
+        self.agratek = None
+        self.forwarder_prefix = forwarder_prefix
+        if forwarder_prefix:
+            self.agratek = free_port()
+            (bank_conf / 'agratek.ini').write_text(FORWARDER_INI.format(
+                port=self.agratek, db=self.bank_db, prefix=forwarder_prefix))
         self.pemda_data = str(tmp_path / 'pemda-data')
         self.bank_data = str(tmp_path / 'bank-data')
         self.pemda_args = ['--role', 'pemda', '--conf-dir', str(pemda_conf),
@@ -109,6 +132,23 @@ class Chain:
         except AssertionError as e:
             raise AssertionError('%s\npemda output:\n%s' % (
                 e, self.pemda.output()[-4000:])) from None
+
+    def second_bank(self, data='bank2-data'):
+        """Another bank process (another node: its own data directory) on the
+        same journal and forwarder databases, with its own ports; its pemda
+        link is never connected. Started; the Daemon."""
+        conf = self.tmp / (data + '.d')
+        conf.mkdir(exist_ok=True)
+        shared = resolve_db_url(self.bank_db, self.bank_data)
+        (conf / 'bank.ini').write_text(BANK_INI.format(
+            iso=free_port(), web=free_port(), bank_db=shared,
+            request_timeout=REQUEST_TIMEOUT))
+        (conf / 'agratek.ini').write_text(FORWARDER_INI.format(
+            port=free_port(), db=shared, prefix=self.forwarder_prefix))
+        daemon = Daemon(['--role', 'bank', '--conf-dir', str(conf), '--data-dir',
+                         str(self.tmp / data)], name='bank2')
+        daemon.wait_for('Web server listen at')
+        return daemon
 
     def wait_signed_on(self, mark=0, timeout=30):
         self.bank.wait_for(r'Encode MTI 0810 Data \{.*70: .001.\}', start=mark,
@@ -254,8 +294,10 @@ class Stress:
         self.greenlet.get(timeout=timeout)
 
 
-def check(chain, stress, before, scenario, faults, drain_seconds):
-    """Compare the teller's outcomes with the pemda's rows; the figures."""
+def check(chain, stress, before, scenario, faults, drain_seconds, mismatched_accepted=0):
+    """Compare the teller's outcomes with the pemda's rows; the figures.
+    `mismatched_accepted`: reversals that matched no payment yet were
+    answered 00 (forged reversals scenario)."""
     after = chain.live_payments(stress.invoices)
     lost, doubled, wrong = 0, 0, []
     for invoice in stress.invoices:
@@ -279,10 +321,11 @@ def check(chain, stress, before, scenario, faults, drain_seconds):
                doubled=doubled, reversals_sent=counted['reversals_sent'],
                reversals_repeated=counted['reversals_repeated'],
                drain_seconds=drain_seconds, teller_repeats=stress.repeats,
+               mismatched_accepted=mismatched_accepted,
                failure_codes=codes, saf=counted['saf'],
                journal=counted['journal'])
     REPORT.append(row)
-    assert (lost, doubled) == (0, 0), wrong[:10]
+    assert (lost, doubled, mismatched_accepted) == (0, 0, 0), wrong[:10]
     assert counted['saf'].get(J.EXPIRED, 0) == 0, counted
     return row
 

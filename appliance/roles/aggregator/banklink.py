@@ -1,6 +1,8 @@
 """The aggregator's side of its bank link (module aggregator.bank, the seed's
 opensipkd.iso8583.bjb.pbb.agratek)."""
 
+import os
+
 from appliance.pbb.request import parse_request_bits
 from appliance.roles.aggregator.preset import SEED_REQUEST_BITS
 from appliance.net.module import Fatal, HostModule
@@ -15,8 +17,11 @@ class BankLink(HostModule):
 
     When a LinkAja route uses this host, the host keeps a store-and-forward
     queue of reversals (appliance.roles.bank.saf) in that route's database: a payment
-    whose outcome is unknown (no answer in time, link closed first) is
-    reversed toward the bank, 0400 then 0401 repeats, until the bank answers.
+    whose outcome is unknown (no answer in time, link closed first, left
+    `sent` by a run that died) is reversed toward the bank, 0400 then 0401
+    repeats, until the bank answers. A reversal the database could not take
+    is kept in `reversals-owed-<host>.jsonl` in the data directory until it
+    can (appliance.roles.bank.owed).
     `--initdb` creates the tables of those routes."""
 
     OPTIONS = Schema(
@@ -42,6 +47,8 @@ class BankLink(HostModule):
         from appliance.roles.aggregator import linkaja
         from appliance.roles.bank.journal import Journal
         from appliance.roles.bank.saf import SafQueue, SafSettings
+        from appliance.roles.bank.owed import OwedReversals
+        from appliance.roles.bank.node import this_node
         from appliance.roles.bank.peer import PemdaPeer, orphan_after
         routes = self._routes()
         if not routes:
@@ -50,7 +57,9 @@ class BankLink(HostModule):
         self._tables(db)
         defaults = PemdaPeer.OPTIONS.defaults()
         timeout = self.config.request_timeout
-        self.journal = Journal(db, self.config.name)
+        owed = OwedReversals(os.path.join(self.context.data_dir,
+                                          'reversals-owed-%s.jsonl' % self.config.name))
+        self.journal = Journal(db, self.config.name, owner=this_node(self.context), owed=owed)
         self.saf = SafQueue(self.journal, self.context.link, SafSettings(
             max_attempts=defaults['saf_max_attempts'], max_age=defaults['saf_max_age'],
             retry_interval=defaults['saf_retry_interval'],

@@ -100,8 +100,10 @@ TEXT_LIMIT = 64         # merchant, terminal, msisdn, trx_id
 INVOICE_LENGTH = 22
 
 # Record states; LINK_DOWN, NOT_SENT, TIMEOUT and LOST are the link's
-# outcomes (appliance.net.outcome).
-SENT, ANSWERED = 'sent', 'answered'
+# outcomes (appliance.net.outcome). A payment in an unknown outcome (TIMEOUT,
+# LOST, MALFORMED: no usable answer, CUT: left `sent` by a run that died)
+# has a reversal queued in the same transaction.
+SENT, ANSWERED, MALFORMED_ANSWER, CUT = 'sent', 'answered', 'malformed', 'cut'
 
 # What the last field says when the bank could not be asked or did not answer.
 NOT_ANSWERED = {
@@ -132,6 +134,7 @@ class LinkAjaTransaction(Model):
     biller_name = CharField(35, default='')
     ntp = CharField(32, default='')          # bit 47 of a payment's answer
     reversed_at = DateTimeField(null=True)   # payment: when a reversal was answered 00
+    owner = CharField(32, default='')        # the node that sent it (roles.bank.node)
     created_at = DateTimeField()
     updated_at = DateTimeField()
 
@@ -143,7 +146,9 @@ MODELS = (LinkAjaTransaction,)
 
 
 def create_tables(db):
+    from appliance.roles.bank.journal import OWNER_COLUMN, add_missing_columns
     create(db, MODELS)
+    add_missing_columns(db, LinkAjaTransaction, {'owner': OWNER_COLUMN})
 
 
 def db_url(route):
@@ -167,6 +172,7 @@ def make_view(route, gateways, database=None, clock=datetime.now, open_database=
         from appliance.roles.aggregator.preset import SEED_REQUEST_BITS
         bits = SEED_REQUEST_BITS
     face = LinkAja(route, gateway, database, RequestBuilder(bits, clock=clock), clock)
+    face.settle_cut_payments()
     return View('LinkAja', ('GET', 'POST'), face.handle, authenticates=bool(face.credentials))
 
 
@@ -196,6 +202,13 @@ class LinkAja:
         self.timeout = route.timeout
         self.notifications = dict(route.options.get('notification_message') or {})
         self.clock = clock
+        # The node whose rows these are (appliance.roles.bank.node): the
+        # journal's, which settles them.
+        journal = gateway.journal
+        self.node = journal.owner if journal is not None else ''
+        self.kind = 'linkaja_' + route.name    # its rows in the owed file
+        if journal is not None:
+            journal.settlers[self.kind] = self._settle
         self.steps = {INQUIRY: self.inquiry, PAYMENT: self.payment,
                       REVERSAL: self.reversal}
         self.credentials = MerchantCredentials(route.options.get('credentials') or ())
@@ -288,8 +301,8 @@ class LinkAja:
             # A payment that cannot be recorded as answered must not stand.
             log.error('[web_%s] payment of %s trx_id %s: %s', self.route_name, acc_no,
                       trx_id, e)
-            reason = 'the answer could not be taken' + self._reverse_unknown(msg, 'malformed')
-            self._update(record, state='malformed', response_code=UNAVAILABLE)
+            reason = 'the answer could not be taken' + self._reverse_unknown(
+                record, msg, MALFORMED_ANSWER)
             raise Refused(UNAVAILABLE, reason, bill_ref) from None
         if code != OK:
             return answer_line(PAYMENT, code, ref=bill_ref, note=REASONS.get(code, 'refused'))
@@ -334,18 +347,57 @@ class LinkAja:
         reason = NOT_ANSWERED[state]
         if '%' in reason:
             reason %= self.timeout if state == TIMEOUT else outcome.error
-        self._update(record, state=state, response_code=UNAVAILABLE)
         if outcome.unknown and msg.mti == '0200' and msg.get(4) is not None:
-            reason += self._reverse_unknown(msg, state)
+            reason += self._reverse_unknown(record, msg, state)
+        else:
+            self._update(record, state=state, response_code=UNAVAILABLE)
         raise Refused(UNAVAILABLE, reason, bill_ref)
 
-    def _reverse_unknown(self, payment, state):
-        """A payment whose outcome is unknown is reversed by the host's gateway
-        (its SAF queue, or an ERROR asking a person); the words saying so."""
-        self.gateway.reverse_unknown(payment, state)
+    def _reverse_unknown(self, record, payment, state):
+        """Payment `record` went out and its outcome is unknown: the host's
+        gateway marks the record `state` and queues its reversal in one
+        transaction (kept in the owed file while the database fails), or
+        logs an ERROR asking a person; the words saying so."""
         if self.gateway.journal is None:
+            self._update(record, state=state, response_code=UNAVAILABLE)
+            self.gateway.reverse_unknown(payment, state)
             return '; the outcome is unknown'
+        self.gateway.reverse_row(self.kind, record, payment, state)
         return '; the payment is being reversed'
+
+    def _settle(self, record, state):
+        """Called by the journal in its transaction: mark payment `record`
+        `state` if it is still unsettled (`sent`, or `answered` when recording
+        that failed); True when it was, and its reversal is due. Also True
+        when it reads `state` already: in a database of its own the mark may
+        have been committed while the journal's queueing failed (owed)."""
+        def mark():
+            return LinkAjaTransaction.update(
+                state=state, response_code=UNAVAILABLE, updated_at=self.clock()).where(
+                (LinkAjaTransaction.id == record)
+                & LinkAjaTransaction.state.in_((SENT, ANSWERED, state))).execute(self.db) > 0
+        if self.db is self.gateway.journal.db:
+            return mark()
+        with self.db.connection_context(), self.db.write_transaction():
+            return mark()
+
+    def settle_cut_payments(self):
+        """Payments this node left `sent` (its previous run died before the
+        answer): their outcome is unknown, so they are reversed like a
+        timeout. Another node's are its own to settle."""
+        from appliance.roles.bank.node import owned_by
+        if self.gateway.journal is None:
+            return
+        with self.db.connection_context():
+            cut = list(LinkAjaTransaction.select().where(
+                (LinkAjaTransaction.trx_type == PAYMENT) & (LinkAjaTransaction.state == SENT)
+                & owned_by(LinkAjaTransaction.owner, self.node)).execute(self.db))
+        for row in cut:
+            log.warning('[web_%s] payment of %s trx_id %s STAN %s was left without an '
+                        'outcome by an earlier run: reversing it', self.route_name,
+                        row.acc_no, row.trx_id, row.stan)
+            payment = self.builder.payment(row.acc_no, row.amount, row.ntb, row.stan)
+            self.gateway.reverse_row(self.kind, row.id, payment, CUT)
 
     # -- the records ------------------------------------------------------------
 
@@ -354,8 +406,8 @@ class LinkAja:
         now = self.clock()
         with self.db.connection_context(), self.db.write_transaction():
             return LinkAjaTransaction.insert(trx_type=trx_type, acc_no=acc_no, created_at=now,
-                                             updated_at=now, **identity, **values
-                                             ).execute(self.db)
+                                             updated_at=now, owner=self.node, **identity,
+                                             **values).execute(self.db)
 
     def _update(self, record, **values):
         values['updated_at'] = self.clock()

@@ -40,6 +40,7 @@ Codes the forwarder answers itself (bit 39):
 One bank process per forwarder database: at start, payments a previous run
 left without an outcome are taken as cut short and reversed.
 """
+import functools
 import logging
 from datetime import datetime
 
@@ -103,6 +104,7 @@ class Forward(Model):
     reply_code = CharField(2, default='')     # bit 39 we answered
     payment_id = IntegerField(null=True)      # a reversal: the payment's row
     request = TextField(default='')           # what went out, card data left out
+    owner = CharField(32, default='')         # the node that wrote it (roles.bank.node)
     created_at = DateTimeField()
     updated_at = DateTimeField()
 
@@ -115,7 +117,9 @@ MODELS = (Forward,)
 
 
 def create_tables(db):
+    from appliance.roles.bank.journal import OWNER_COLUMN, add_missing_columns
     create(db, MODELS)
+    add_missing_columns(db, Forward, {'owner': OWNER_COLUMN})
 
 
 class ForwarderModule(HostModule):
@@ -132,6 +136,7 @@ class ForwarderModule(HostModule):
 
     clock = staticmethod(datetime.now)
     db = None
+    node = ''           # this process's node id, set by start()
     gateways = {}       # host name -> Gateway, given by connect()
 
     def _option(self, key):
@@ -146,6 +151,8 @@ class ForwarderModule(HostModule):
         return self.context.database(self._option('db_url'), init=create_tables)
 
     def start(self):
+        from appliance.roles.bank.node import this_node
+        self.node = this_node(self.context)
         try:
             self.db = self._database()
             create_tables(self.db)
@@ -158,6 +165,10 @@ class ForwarderModule(HostModule):
         """The pemdas' gateways: check the routes, then reverse what a previous
         run left without an outcome (their SAF queues must exist by now)."""
         self.gateways = gateways
+        for gateway in gateways.values():
+            if gateway.journal is not None:
+                gateway.journal.settlers[self.kind] = functools.partial(
+                    self._settle, gateway.journal)
         for prefix, name in sorted(self.routes.items()):
             if name == self.config.name:
                 log.warning('[host_%s] host: invoice prefix %s routes back to this host; '
@@ -272,7 +283,7 @@ class ForwarderModule(HostModule):
             log.error('[host_%s] cannot record the answer to payment STAN %s (%s): '
                       'reversing it; answered %s', self.config.name, request.get(11), e,
                       UNAVAILABLE)
-            self._queue_reversal(host, out, MALFORMED)
+            self._queue_reversal(host, out, MALFORMED, row)
             return _answer(request, UNAVAILABLE)
         return reply
 
@@ -280,13 +291,21 @@ class ForwarderModule(HostModule):
         log.warning('[host_%s] STAN %s to [host_%s]: %s; answered %s', self.config.name,
                     request.get(11), row.target, error, UNAVAILABLE)
         if outcome in UNKNOWN and _is_payment(request):
-            self._queue_reversal(host, out, outcome)
-        self._update(row, outcome=outcome, reply_code=UNAVAILABLE)
+            self._queue_reversal(host, out, outcome, row)
+        else:
+            self._update(row, outcome=outcome, reply_code=UNAVAILABLE)
         return _answer(request, UNAVAILABLE)
 
-    def _queue_reversal(self, host, payment, reason):
+    def _queue_reversal(self, host, payment, reason, row):
         """A payment whose outcome is unknown is reversed toward the pemda by the
-        target host's gateway (its SAF queue, or an ERROR asking a person)."""
+        target host's gateway: its row marked `reason` in the transaction that
+        queues the reversal (kept in the owed file while the database fails),
+        or an ERROR asking a person."""
+        if host is not None and host.journal is not None:
+            host.reverse_row(self.kind, row.id, payment, reason)
+            row.outcome = reason
+            return
+        self._update(row, outcome=reason, reply_code=UNAVAILABLE)
         if host is None:
             log.error('[host_%s] payment of invoice %s NTB %s STAN %s has an unknown '
                       'outcome (%s) and its host is no longer configured: reverse it by '
@@ -294,6 +313,28 @@ class ForwarderModule(HostModule):
                       payment.get(11), reason)
             return
         host.reverse_unknown(payment, reason)
+
+    @property
+    def kind(self):
+        """Its rows' name in the journals' owed files (Journal.reverse_row)."""
+        return 'forward_' + self.config.name
+
+    def _settle(self, journal, row_id, outcome):
+        """Called by `journal` in its transaction: mark payment row `row_id`
+        `outcome` if it is still unsettled (`sent`, or `answered` when
+        recording that failed); True when it was, and its reversal is due.
+        Also True when it reads `outcome` already: in a database of its own
+        the mark may have been committed while the journal's queueing
+        failed (the reversal was owed)."""
+        def mark():
+            return Forward.update(
+                outcome=outcome, reply_code=UNAVAILABLE, updated_at=self.clock()).where(
+                (Forward.id == row_id) & Forward.outcome.in_((SENT, ANSWERED, outcome))
+            ).execute(self.db) > 0
+        if self.db is journal.db:
+            return mark()
+        with self.db.connection_context(), self.db.write_transaction():
+            return mark()
 
     def _outgoing(self, request, stan):
         now = self.clock()
@@ -315,7 +356,7 @@ class ForwarderModule(HostModule):
                       invoice_id=request.get(61, ''), ntb=request.get(48, ''),
                       amount=request.get(4, ''), outcome=outcome, reply_code=reply_code,
                       payment_id=payment_id, request=_stored(out) if out else '',
-                      created_at=now, updated_at=now)
+                      owner=self.node, created_at=now, updated_at=now)
         with self.db.connection_context(), self.db.write_transaction():
             row.id = Forward.insert(**row.__data__).execute(self.db)
         return row
@@ -339,20 +380,23 @@ class ForwarderModule(HostModule):
             ).order_by(Forward.id.desc()).first(self.db)
 
     def _settle_cut_payments(self):
-        """Payments a previous run left `sent` (it died before the answer): their
-        outcome is unknown, so they are reversed like a timeout."""
+        """Payments a previous run of this node left `sent` (it died before the
+        answer): their outcome is unknown, so they are reversed like a
+        timeout. Another node's are its own to settle: it may be alive and
+        waiting for their answers."""
+        from appliance.roles.bank.node import owned_by
         with self.db.connection_context():
             rows = list(Forward.select().where(
                 (Forward.source == self.config.name) & (Forward.outcome == SENT)
+                & owned_by(Forward.owner, self.node)
                 & (Forward.mti == '0200') & (Forward.processing_code == PAYMENT)
             ).execute(self.db))
         for row in rows:
             log.warning('[host_%s] payment STAN %s of invoice %s to [host_%s] was left '
                         'without an outcome by an earlier run', self.config.name,
                         row.source_stan, row.invoice_id, row.target)
-            self._update(row, outcome=CUT)
-            self._queue_reversal(self.gateways.get(row.target),
-                                 _loaded(row.request), CUT)
+            self._queue_reversal(self.gateways.get(row.target), _loaded(row.request), CUT,
+                                 row)
 
 
 def _amount(text):

@@ -47,3 +47,13 @@ class Gateway:
         if entry is None:
             return self.journal.enqueue(msg, reason)
         return self.journal.unknown(entry, reason, message, msg)
+
+    def reverse_row(self, kind, row_id, msg, reason):
+        """Like reverse_unknown, for a row of another table (a LinkAja
+        payment): the journal's settlers[kind] marks it `reason` in the
+        transaction that queues the reversal; while the database fails, the
+        reversal is kept in the owed file (Journal.reverse_row). Never raises
+        for the database."""
+        if self.journal is None:
+            return self.reverse_unknown(msg, reason)
+        return self.journal.reverse_row(kind, row_id, reason, msg)

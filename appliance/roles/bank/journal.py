@@ -37,6 +37,7 @@ from appliance.store.db import Prepared, has_returning, model_fields, param, quo
 from appliance.iso.mask import CARD_BITS
 from appliance.iso.message import Message, from_json as loaded, to_json as stored  # noqa: F401
 from appliance.store.schema import create
+from appliance.roles.bank.node import owned_by
 from appliance.roles.bank.owed import OwedReversals
 from appliance.errors import Duplicate  # noqa: F401
 
@@ -79,7 +80,7 @@ class JournalEntry(Model):
     result = TextField(default='')       # the teller's result (JSON) of an answer
     message = TextField(default='')
     request = TextField()                # {"mti", "bits"} without card data
-    owner = CharField(32)                # the process that sent it
+    owner = CharField(32)                # the node that sent it (roles.bank.node)
     created_at = DoubleField(index=True)  # epoch seconds
     updated_at = DoubleField()
 
@@ -104,6 +105,7 @@ class SafEntry(Model):
     next_at = DoubleField()
     lease_until = DoubleField(default=0)
     lease_owner = CharField(32, default='')
+    owner = CharField(32, default='')    # the node that queued it
     created_at = DoubleField()
     updated_at = DoubleField()
     done_at = DoubleField(null=True)
@@ -118,24 +120,32 @@ MODELS = (JournalEntry, SafEntry)
 
 def create_tables(db):
     create(db, MODELS)
-    _add_missing_columns(db, JournalEntry)
+    add_missing_columns(db, JournalEntry, {'payment_id': 'INTEGER'})
+    add_missing_columns(db, SafEntry, {'owner': OWNER_COLUMN})
 
 
-def _add_missing_columns(db, model):
-    """Columns added to the journal since its table was created (payment_id):
-    added to an older table, NULL in its rows."""
+# The owner (appliance.roles.bank.node) of a row in a table made before it had one.
+OWNER_COLUMN = "VARCHAR(32) NOT NULL DEFAULT ''"
+
+
+def add_missing_columns(db, model, columns):
+    """Columns added to a table since it was created ({name: SQL type}):
+    added to an older table with their default (NULL) in its rows."""
     table = model._meta.table_name
     with db.connection_context():
         present = {c.name for c in db.get_columns(table)}
-        if 'payment_id' not in present:
-            # Two bank daemons sharing a PostgreSQL journal may start together.
+        for name, kind in columns.items():
+            if name in present:
+                continue
+            # Two processes sharing a PostgreSQL database may start together.
             guard = '' if isinstance(db, SqliteDatabase) else 'IF NOT EXISTS '
-            db.execute_sql('ALTER TABLE %s ADD COLUMN %spayment_id INTEGER' % (table, guard))
+            db.execute_sql('ALTER TABLE %s ADD COLUMN %s%s %s' % (table, guard, name, kind))
 
 
 def new_owner():
-    """An id of this process's run (lease owner, journal owner)."""
-    return uuid.uuid4().hex
+    """An owner for a journal no node was given (tools, tests): one of its
+    own, which no other process takes for its node's."""
+    return 'run:' + uuid.uuid4().hex[:28]
 
 
 _CARD_KEYS = frozenset(str(bit) for bit in CARD_BITS)
@@ -193,6 +203,10 @@ class Journal:
         self.owner = owner or new_owner()
         self.clock = clock
         self.owed = owed if owed is not None else OwedReversals()
+        # Other tables whose rows owe reversals (reverse_row): kind ->
+        # settle(row id, reason), True when the row was still unsettled.
+        self.settlers = {}
+        self._left_alone = set()     # other nodes' stale entries, logged once
         self._statements = None
 
     @property
@@ -278,6 +292,12 @@ class Journal:
         be recorded; raises while the database is away (the SAF sweep and
         the teller call it again)."""
         for entry_id, message, msg in self.owed.pending():
+            if isinstance(entry_id, str):       # another table's row: settle_row
+                kind, _, row_id = entry_id.partition(':')
+                if kind not in self.settlers:
+                    continue                    # its table is not open yet
+                self._settle_row(entry_id, int(row_id), message, msg)
+                continue
             saf = self.unrecorded(entry_id, message, msg)
             if saf is None:      # no such entry in this database, or no reversal due
                 log.error('[host_%s] journal entry %d: the reversal owed for it was not '
@@ -287,6 +307,31 @@ class Journal:
                 log.info('[host_%s] journal entry %d: owed reversal queued (SAF entry %s)',
                          self.host, entry_id, saf)
             self.owed.settled(entry_id)
+
+    def reverse_row(self, kind, row_id, reason, msg):
+        """A request of another table (`kind`: 'linkaja') went out and its
+        outcome is unknown: mark its row with settlers[kind](row_id, reason)
+        and queue a reversal of `msg`, in one transaction when the table is in
+        this database. When the database fails, the reversal is owed (the
+        owed file) and queued once it is back; the SAF entry's id or None."""
+        key = '%s:%d' % (kind, row_id)
+        try:
+            return self._settle_row(key, row_id, reason, msg)
+        except Exception as e:
+            log.error('[host_%s] %s row %d: cannot queue the reversal of invoice %s NTB %s '
+                      'STAN %s (%s): kept in the owed file until the database is back',
+                      self.host, kind, row_id, msg.get(61), msg.get(48), msg.get(11), e)
+            self.owed.add(key, reason, msg)
+            return None
+
+    def _settle_row(self, key, row_id, reason, msg):
+        kind = key.partition(':')[0]
+        now = self.clock()
+        with self.db.connection_context(), self.db.write_transaction():
+            due = self.settlers[kind](row_id, reason)
+            saf = self._enqueue(None, msg, reason, now) if due else None
+        self.owed.settled(key)
+        return saf
 
     def _set(self, entry_id, **values):
         values['updated_at'] = self.clock()
@@ -306,7 +351,7 @@ class Journal:
         entry_id = SafEntry.insert(
             host=self.host, journal_id=journal_id, invoice_id=reversal.get(61, ''),
             ntb=reversal.get(48, ''), stan=reversal.get(11, ''), request=stored(reversal),
-            reason=reason, state=QUEUED, next_at=now, created_at=now,
+            reason=reason, state=QUEUED, next_at=now, owner=self.owner, created_at=now,
             updated_at=now).execute(self.db)
         log.warning('[host_%s] reversal of invoice %s NTB %s STAN %s queued '
                     '(SAF entry %d, journal %s: %s)', self.host, reversal.get(61),
@@ -316,12 +361,15 @@ class Journal:
     # -- recovery -----------------------------------------------------------------
 
     def sweep(self, older_than):
-        """Entries still `sending` that were written more than `older_than`
-        seconds ago become `orphaned`, each with a reversal queued; how many."""
+        """This node's entries still `sending` that were written more than
+        `older_than` seconds ago become `orphaned`, each with a reversal
+        queued; how many. Another node's are left alone: it may be alive and
+        waiting for their answers (appliance.roles.bank.node)."""
         now = self.clock()
         with self.db.connection_context():
             stale = list(JournalEntry.select(JournalEntry.id, JournalEntry.request).where(
                 (JournalEntry.host == self.host) & (JournalEntry.state == SENDING)
+                & owned_by(JournalEntry.owner, self.owner)
                 & (JournalEntry.created_at < now - older_than)).limit(500).execute(self.db))
         count = 0
         for entry in stale:
@@ -334,7 +382,21 @@ class Journal:
                 if changed:
                     self._enqueue(entry.id, loaded(entry.request), ORPHANED, now)
                     count += 1
+        self._note_others(now - older_than)
         return count
+
+    def _note_others(self, before):
+        """Say once per entry that another node's stale entry is left to it."""
+        with self.db.connection_context():
+            others = list(JournalEntry.select(JournalEntry.id, JournalEntry.owner).where(
+                (JournalEntry.host == self.host) & (JournalEntry.state == SENDING)
+                & ~owned_by(JournalEntry.owner, self.owner)
+                & (JournalEntry.created_at < before)).limit(500).execute(self.db))
+        for entry in others:
+            if entry.id not in self._left_alone:
+                self._left_alone.add(entry.id)
+                log.info('[host_%s] journal entry %d of node %s is still sending: left to '
+                         'its node', self.host, entry.id, entry.owner)
 
     # -- reading ----------------------------------------------------------------
 

@@ -36,8 +36,9 @@ class PemdaPeer(HostModule):
         Setting('saf_retry_interval', t.seconds, 10.0, 'pause before a reversal is sent '
                 'again, doubling with each attempt'),
         Setting('saf_retry_max', t.seconds, 300.0, 'longest pause between two attempts'),
-        Setting('saf_orphan_after', t.seconds, None, 'a payment still `sending` this long '
-                '(its process died) is reversed', shown='2 x request_timeout + 30'),
+        Setting('saf_orphan_after', t.seconds, None, 'a payment of this node still '
+                '`sending` this long (its process died) is reversed',
+                shown='2 x request_timeout + 30'),
     )
 
     def _option(self, key):
@@ -50,6 +51,7 @@ class PemdaPeer(HostModule):
 
     def start(self):
         from appliance.roles.bank.journal import Journal, create_tables
+        from appliance.roles.bank.node import this_node
         from appliance.roles.bank.owed import OwedReversals
         from appliance.roles.bank.saf import SafQueue, SafSettings
         try:
@@ -61,7 +63,8 @@ class PemdaPeer(HostModule):
                 self.config.name, mask_url(self._option('db_url')), e)) from None
         owed = OwedReversals(os.path.join(self.context.data_dir,
                                           'reversals-owed-%s.jsonl' % self.config.name))
-        self.journal = Journal(db, self.config.name, owed=owed)
+        self.journal = Journal(db, self.config.name, owner=this_node(self.context),
+                               owed=owed)
         timeout = self.config.request_timeout
         settings = SafSettings(
             max_attempts=self._option('saf_max_attempts'),
