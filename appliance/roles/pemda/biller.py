@@ -62,6 +62,12 @@ class Biller:
         self.sql = _Queries(database)
         self.inquiries = _GroupWriter(database, self.sql.record_inquiry)
 
+    def prepare(self):
+        """Create what the payment's fast path needs on the server (on
+        PostgreSQL, pgpay's function) now rather than at the first payment."""
+        if self.sql.pg is not None:
+            self.sql.pg.available()
+
     def handle(self, request):
         """The response to one request; 76 for what this biller does not serve."""
         code = request.get(3)

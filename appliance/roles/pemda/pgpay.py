@@ -16,9 +16,10 @@ pembayaran_sppt, insert our Payment record, COMMIT. Here:
 
 The function's body is the biller's own compiled SQL, so both paths say the
 same thing; its name carries a hash of its text, so a changed body is a new
-function and none is ever replaced under a running daemon. It is created at
-the first payment if missing (CREATE FUNCTION needs that right on the schema;
-without it the biller logs why and keeps the five round trips).
+function and none is ever replaced under a running daemon. The pemda creates it at
+start if missing (Biller.prepare; else at the first payment). Where it cannot
+be created (CREATE refused on the schema, say, to a user another made the
+tables for), the biller logs why and keeps the five round trips.
 """
 
 import hashlib
