@@ -164,3 +164,22 @@ def test_a_postgresql_payment_takes_three_round_trips_claim_and_read_then_both_r
     assert sent == ['BEGIN; EXECUTE', 'EXECUTE', 'COMMIT']
     assert rows(database, Sppt, RECENT_INVOICE)[0]['status_pembayaran_sppt'] == '1'
     database.close_all()
+
+
+@pytest.mark.pg
+def test_a_postgresql_inquiry_takes_two_round_trips_the_bill_and_its_record_sent_alone(
+        pg_schema_url, monkeypatch):
+    from appliance.roles.pemda import demo
+    database = open_database(pg_schema_url)
+    demo.create_tables(database)
+    demo.load_demo(database, bills=2)
+    biller = Biller(make_settings(), database, clock=lambda: NOW)
+    assert biller.handle(inquiry())[39] == '00'     # its statements are now prepared
+    sent, real = [], database.cursor
+    monkeypatch.setattr(database, 'cursor', lambda *a, **k: _CountedCursor(real(*a, **k), sent))
+    assert biller.handle(inquiry())[39] == '00'
+    monkeypatch.undo()
+    # The bill, then the record: one statement, atomic by itself (no BEGIN, no COMMIT).
+    assert sent == ['EXECUTE', 'EXECUTE']
+    assert count(database, Inquiry) == 2
+    database.close_all()
