@@ -15,8 +15,7 @@ import time
 import weakref
 from contextlib import contextmanager
 
-from gevent import get_hub
-from peewee import Entity, IntegrityError, SqliteDatabase, Value, __exception_wrapper__
+from peewee import Entity, IntegrityError, SqliteDatabase, Value
 from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 from psycopg2 import extensions
 
@@ -72,18 +71,6 @@ class SqliteStore(PooledSqliteDatabase):
         """One write transaction, committed on success, rolled back on error."""
         with self._write_lock, self.atomic():
             yield
-
-    def commit(self):
-        """A durable commit waits for an fsync (milliseconds on a real disk):
-        it runs on a thread of gevent's pool, so the event loop serves every
-        other connection meanwhile instead of freezing (py-spy: 44 % of a
-        bank's samples under teller payments were this fsync). The caller
-        still returns only once it is on disk; the write lock stays held."""
-        if not self.durable:
-            return super().commit()
-        conn = self._state.conn      # greenlet-local state: taken here, not in the thread
-        with __exception_wrapper__:
-            return get_hub().threadpool.apply(conn.commit)
 
     def write_one(self, statement):
         """Run `statement()`, one write statement that does not yield, and
