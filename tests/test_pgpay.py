@@ -101,3 +101,17 @@ def _admin(pg_url, *statements):
 def _dir(path):
     path.mkdir()
     return path
+
+
+def test_billers_starting_at_once_on_one_schema_both_use_the_one_function_created(
+        pg_url, pg_schema_url):
+    import gevent
+    schema = _schema(pg_schema_url)
+    databases = [open_database(pg_schema_url) for _ in range(4)]
+    demo.create_tables(databases[0])
+    billers = [Biller(make_settings(), database, clock=lambda: NOW) for database in databases]
+    gevent.joinall([gevent.spawn(biller.prepare) for biller in billers], raise_error=True)
+    assert [biller.sql.pg.ready for biller in billers] == [True] * 4
+    assert len(_functions(pg_url, schema)) == 1
+    for database in databases:
+        database.close_all()

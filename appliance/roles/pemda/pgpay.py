@@ -25,7 +25,7 @@ tables for), the biller logs why and keeps the five round trips.
 import hashlib
 import logging
 
-from peewee import ProgrammingError, SQL
+from peewee import IntegrityError, ProgrammingError, SQL
 
 from appliance.store.db import Prepared, connected, model_fields, numbered
 from appliance.roles.pemda.tables import BILL_KEY, Payment, PembayaranSppt
@@ -85,15 +85,17 @@ class PostgresPayment:
         try:
             with self.db.atomic():
                 self.db.execute_sql(self.function_sql)
-        except ProgrammingError:
-            if not self._exists():      # else a concurrent start created it first
+        except (ProgrammingError, IntegrityError):
+            # Two daemons starting at once: the loser's CREATE fails on the
+            # catalogue's unique name (or "already exists"); the function is there.
+            if not self._exists():
                 raise
 
     def _exists(self):
-        return self.db.execute_sql(
+        row = self.db.execute_sql(
             'SELECT 1 FROM pg_proc JOIN pg_namespace ON pg_namespace.oid = pronamespace '
-            'WHERE proname = %s AND nspname = current_schema()', (self.name,)).fetchone() \
-            is not None
+            'WHERE proname = %s AND nspname = current_schema()', (self.name,)).fetchone()
+        return row is not None
 
     def claim(self, values):
         """(claimed, the bill's columns by name or None when there is none)."""
