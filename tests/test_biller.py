@@ -575,9 +575,12 @@ def test_a_payment_whose_write_fails_in_the_database_answers_76_and_leaves_nothi
 
 def test_a_payment_failing_after_the_booking_answers_76_and_leaves_nothing(biller, db,
                                                                           monkeypatch):
-    def broken(self, record):
-        raise RuntimeError('injected failure after pembayaran_sppt')
-    monkeypatch.setattr(Biller, '_insert_with_new_ntp', broken)
+    booked = Biller._book
+
+    def broken(self, *args):
+        booked(self, *args)       # both rows written (one statement on PostgreSQL)
+        raise RuntimeError('injected failure after pembayaran_sppt and the record')
+    monkeypatch.setattr(Biller, '_book', broken)
     biller.handle(inquiry())
     assert biller.handle(payment())[39] == '76'
     assert_nothing_booked(db)

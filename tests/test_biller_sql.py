@@ -142,7 +142,7 @@ class _CountedCursor:
 
 
 @pytest.mark.pg
-def test_a_postgresql_payment_takes_five_round_trips_with_begin_sent_with_the_claim(
+def test_a_postgresql_payment_takes_three_round_trips_claim_and_read_then_both_rows_then_commit(
         pg_schema_url, monkeypatch):
     from datetime import date
     from test_biller import add_bill, pay, payment, rows
@@ -159,8 +159,27 @@ def test_a_postgresql_payment_takes_five_round_trips_with_begin_sent_with_the_cl
     paid = biller.handle(payment(RECENT_INVOICE, due, '0719054952', '054238'))
     monkeypatch.undo()
     assert paid[39] == '00', paid
-    # The claim (which also looks for a payment this one repeats), the bill,
-    # pembayaran_sppt, our record; BEGIN rides with the first of them.
-    assert sent == ['BEGIN; EXECUTE', 'EXECUTE', 'EXECUTE', 'EXECUTE', 'COMMIT']
+    # The claim with the bill's read (one server-side function, BEGIN riding
+    # with it), pembayaran_sppt with our record (one statement), COMMIT.
+    assert sent == ['BEGIN; EXECUTE', 'EXECUTE', 'COMMIT']
     assert rows(database, Sppt, RECENT_INVOICE)[0]['status_pembayaran_sppt'] == '1'
+    database.close_all()
+
+
+@pytest.mark.pg
+def test_a_postgresql_inquiry_takes_two_round_trips_the_bill_and_its_record_sent_alone(
+        pg_schema_url, monkeypatch):
+    from appliance.roles.pemda import demo
+    database = open_database(pg_schema_url)
+    demo.create_tables(database)
+    demo.load_demo(database, bills=2)
+    biller = Biller(make_settings(), database, clock=lambda: NOW)
+    assert biller.handle(inquiry())[39] == '00'     # its statements are now prepared
+    sent, real = [], database.cursor
+    monkeypatch.setattr(database, 'cursor', lambda *a, **k: _CountedCursor(real(*a, **k), sent))
+    assert biller.handle(inquiry())[39] == '00'
+    monkeypatch.undo()
+    # The bill, then the record: one statement, atomic by itself (no BEGIN, no COMMIT).
+    assert sent == ['EXECUTE', 'EXECUTE']
+    assert count(database, Inquiry) == 2
     database.close_all()

@@ -224,20 +224,36 @@ class Prepared:
 
     def __init__(self, db, query, fields=None, suffix=''):
         sql, params = db.get_sql_context().sql(query).query()
-        sql += suffix
-        self._server = _server_side(db, sql, len(params))
-        self._ready = weakref.WeakSet()     # connections it is prepared on
         fields = fields or {}
-        slots, names = [], []
+        slots = []
         for value in params:
             if isinstance(value, str) and value.startswith(_MARK):
                 name = value[len(_MARK):]
                 field = fields.get(name)
                 slots.append((name, field.db_value if field is not None else None, None))
-                names.append(name)
             else:
                 slots.append((None, None, value))
-        self.sql, self.names, self._slots = sql, tuple(names), tuple(slots)
+        self._setup(db, sql + suffix, slots)
+
+    @classmethod
+    def joined(cls, db, sql, parts):
+        """One statement made of other Prepared ones: `sql` holds their SQL
+        (or just their placeholders), spliced in by the caller in the order
+        of `parts`, whose values it then binds in that order."""
+        self = cls.__new__(cls)
+        self._setup(db, sql, [slot for part in parts for slot in part._slots])
+        return self
+
+    def _setup(self, db, sql, slots):
+        self._server = _server_side(db, sql, len(slots))
+        self._ready = weakref.WeakSet()     # connections it is prepared on
+        self.sql, self._slots = sql, tuple(slots)
+        self.names = tuple(name for name, _, _ in slots if name is not None)
+
+    @property
+    def placeholders(self):
+        """(name, None) or (None, fixed value) for each placeholder, in order."""
+        return [(name, fixed) for name, _, fixed in self._slots]
 
     def params(self, values):
         """The driver's parameter list for `values` (name -> value)."""
@@ -280,13 +296,19 @@ def quoted(db, field):
 _STATEMENTS = itertools.count(1)
 
 
+def numbered(sql, first=1):
+    """`sql` with its '%s' placeholders written $first, $first+1, ... (the
+    server's own form, for PREPARE and function bodies)."""
+    numbers = itertools.count(first)
+    return re.sub('%s', lambda match: '$%d' % next(numbers), sql)
+
+
 def _server_side(db, sql, count):
     """(PREPARE ..., EXECUTE ...) for PostgreSQL, else None."""
     if not isinstance(db, PooledPostgresqlDatabase) or '%%' in sql or sql.count('%s') != count:
         return None
     name = 'iso8583d_%d' % next(_STATEMENTS)
-    numbers = itertools.count(1)
-    body = re.sub('%s', lambda match: '$%d' % next(numbers), sql)
+    body = numbered(sql)
     arguments = ' (%s)' % ', '.join(['%s'] * count) if count else ''
     return 'PREPARE %s AS %s' % (name, body), 'EXECUTE %s%s' % (name, arguments)
 

@@ -1,7 +1,7 @@
 """Old against new, interleaved: `make bench-ab OLD=<commit>`.
 
     .venv/bin/python tests/bench/ab.py OLD [--rounds 3] [--seconds 5]
-        [--only link,sqlite-inquiry,sqlite-payment,postgresql-payment]
+        [--only link,sqlite-inquiry,sqlite-payment,postgresql-payment,postgresql-teller]
         [--out build/bench/ab.json]
 
 The speed of a shared VM drifts by a third within minutes, so a change is
@@ -9,7 +9,8 @@ measured against the commit before it in one session, alternately: OLD is
 checked out into a throwaway `git worktree`, and each round runs every load
 once from OLD's tree and once from this one. The loads: the link bench at 10
 in flight (with its raw ceiling), and a bank and pemda chain on 20,000 demo
-bills driven by wrk at 100 connections. The daemons and the link's processes
+bills driven by wrk at 100 connections (postgresql-teller: by iso8583d-client,
+an inquiry then a payment for each of TELLER_BILLS bills). The daemons and the link's processes
 import `appliance` from their own tree (common.started_in). Prints one line
 per run and writes them all as JSON; the worktree is removed at the end.
 """
@@ -34,8 +35,10 @@ import e2e  # noqa: E402
 import link  # noqa: E402
 from common import say  # noqa: E402
 
-LOADS = ('link', 'sqlite-inquiry', 'sqlite-payment', 'postgresql-payment')
+LOADS = ('link', 'sqlite-inquiry', 'sqlite-payment', 'postgresql-payment',
+         'postgresql-teller')
 BILLS = 20000
+TELLER_BILLS = 2000
 CONNECTIONS = 100
 
 
@@ -50,6 +53,11 @@ def chain_run(workdir, tree, seconds, kind, method):
     chain = e2e.Chain(workdir, kind, BILLS, tree=tree)
     try:
         payables = chain.payables()
+        if method == 'teller':
+            invoices = e2e._file(workdir, 'teller.txt', [(i,) for i, _ in payables[:TELLER_BILLS]])
+            result = e2e.client(chain.url, ['--invoice-file', invoices, '--payment'],
+                                CONNECTIONS, TELLER_BILLS, chain.pids())
+            return _brief(result)
         if method == 'payment':
             chain.record_inquiries(payables)
             invoices = e2e._file(workdir, 'pay.txt', payables)
@@ -58,6 +66,10 @@ def chain_run(workdir, tree, seconds, kind, method):
         result = e2e.wrk(chain.url, method, invoices, CONNECTIONS, seconds, chain.pids())
     finally:
         chain.stop()
+    return _brief(result)
+
+
+def _brief(result):
     return {'tps': result['tps'], 'failures': result['failures'],
             'p99_ms': result['latency_ms']['p99'], 'cpu_ms': result['cpu_s_per_1000']}
 

@@ -469,6 +469,51 @@ def chain(workdir, kind, levels, seconds, bills, pay_cap):
     return result
 
 
+def teller_payments(workdir, seconds, rounds, bills, concurrency=100, tree=None):
+    """PostgreSQL payments as a teller makes them: `iso8583d-client --payment
+    --invoice-file` over bills no run has touched, each bill an inquiry then a
+    payment, `concurrency` at once; alternately with wrk on the minimal
+    handler at the same concurrency, `rounds` times (the VM's speed drifts).
+    Then the database is checked. `tree`: the daemons' checkout (ab.py)."""
+    os.makedirs(workdir, exist_ok=True)
+    ceiling_url, ceiling_proc = _ceiling_server(workdir)
+    chain = Chain(workdir, 'postgresql', bills, tree=tree)
+    runs = {'minimal handler': [], 'teller payments': []}
+    paid_ids, ok = [], 0
+    try:
+        queue = [invoice for invoice, _ in chain.payables()]
+        count = 2000            # then what the previous round did in `seconds`
+        pin = _file(workdir, 'ceiling-invoices.txt', [(SEED_INVOICE,)])
+        for round_no in range(rounds):
+            runs['minimal handler'].append(wrk(ceiling_url, 'inquiry', pin, concurrency,
+                                               seconds, {'server': ceiling_proc.pid}))
+            part, queue = queue[:count], queue[count:]
+            if not part:
+                raise RuntimeError('no unpaid bills left for round %d: load more' % round_no)
+            paying = _file(workdir, 'teller-%d.txt' % round_no, [(i,) for i in part])
+            run = client(chain.url, ['--invoice-file', paying, '--payment'], concurrency,
+                         len(part), chain.pids())
+            _show('teller payments (inquiry + payment)', run)
+            runs['teller payments'].append(run)
+            paid_ids += part
+            ok += run['ok']
+            count = _count(run['tps'], seconds, low=500, high=20000)
+        best = {name: max(r, key=lambda run: run['tps']) for name, r in runs.items()}
+        consistency = chain.check_payments(paid_ids, ok)
+        say('teller payments: database after payments: %s' % consistency)
+        # Each round's ratio from its own neighbours, and the best against the best.
+        ratios = [round(t['tps'] / m['tps'], 3) for m, t in zip(runs['minimal handler'],
+                                                                runs['teller payments'])]
+        return {'concurrency': concurrency, 'rounds': rounds, 'bills': chain.loaded,
+                'runs': runs, 'best': best, 'round_ratios': ratios,
+                'ratio': round(best['teller payments']['tps'] / best['minimal handler']['tps'],
+                               3),
+                'consistency': consistency}
+    finally:
+        chain.stop()
+        ceiling_proc.stop()
+
+
 def logging_cost(workdir, seconds, rounds, concurrency=100, bills=6000):
     """JSON-RPC inquiries on SQLite by wrk: the minimal handler, the chain with
     the seed's logging on, and the same chain with its log lines off, run

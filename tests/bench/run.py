@@ -1,6 +1,7 @@
 """`make bench`: codec, link and end-to-end benchmarks side by side, in one go.
 
-    .venv/bin/python tests/bench/run.py [--only codec,link,e2e,journal] [--quick]
+    .venv/bin/python tests/bench/run.py [--only codec,link,e2e,logging,teller,journal]
+                                        [--quick]
                                         [--out build/bench/latest.json]
 
 Prints a table (stdout) and writes every number as JSON. Progress lines go to
@@ -46,9 +47,10 @@ def machine():
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--only', default='codec,link,e2e,logging,journal',
+    parser.add_argument('--only', default='codec,link,e2e,logging,teller,journal',
                         help='comma-separated parts to run (default: all; journal: SQLite '
-                             'journal writes, NORMAL against FULL)')
+                             'journal writes, NORMAL against FULL; teller: PostgreSQL '
+                             'payments by iso8583d-client, inquiry then payment)')
     parser.add_argument('--quick', action='store_true',
                         help='short loads (1 s) and fewer bills: a smoke run, not numbers')
     parser.add_argument('--out', default=os.path.join(common.ROOT, 'build', 'bench',
@@ -62,7 +64,7 @@ def main(argv=None):
     bills = 6000 if args.quick else 150000
     pay_cap = 1500 if args.quick else 17000
 
-    if not shutil.which('wrk') and parts & {'e2e', 'logging'}:
+    if not shutil.which('wrk') and parts & {'e2e', 'logging', 'teller'}:
         raise SystemExit('wrk is missing: apt-get install wrk (make bench does)')
     workdir = tempfile.mkdtemp(prefix='iso8583d-bench-')
     started = time.time()
@@ -95,6 +97,12 @@ def main(argv=None):
             say("logging: the seed's log lines on and off, beside the minimal handler")
             report['logging'] = e2e.logging_cost(os.path.join(workdir, 'logging'), seconds,
                                                  rounds=1 if args.quick else 3)
+        if 'teller' in parts:
+            say('teller: PostgreSQL payments (inquiry + payment each), beside the minimal '
+                'handler')
+            report['teller'] = e2e.teller_payments(
+                os.path.join(workdir, 'teller'), seconds, rounds=1 if args.quick else 3,
+                bills=6000 if args.quick else 60000)
     finally:
         report['seconds'] = round(time.time() - started, 1)
         report['machine']['busy_cores_avg'] = round(
@@ -184,6 +192,18 @@ def targets(r):
         ratio = on['tps'] / best['log lines off']['tps']
         add('seed logging on >= 0.85x the same daemons with the lines off', '%.2fx' % ratio,
             ratio >= 0.85)
+    teller = r.get('teller')
+    if teller:
+        runs = teller['runs']['teller payments']
+        failures = sum(run['failures'] for run in runs)
+        add('PostgreSQL teller payments (inquiry + payment, 100 concurrent) >= 0.10x the '
+            "minimal handler's requests/s (issue #17)", '%.2fx (%.0f/s against %.0f/s)' % (
+                teller['ratio'], teller['best']['teller payments']['tps'],
+                teller['best']['minimal handler']['tps']), teller['ratio'] >= 0.10)
+        add('PostgreSQL teller payments 0 failures', str(failures), failures == 0)
+        add('PostgreSQL database consistent after the teller payments',
+            'yes' if teller['consistency']['consistent'] else 'NO: %s'
+            % teller['consistency'], teller['consistency']['consistent'])
     idle = {}
     for kind in ('sqlite', 'postgresql'):
         for role, mb in ((r.get(kind) or {}).get('idle_rss_mb') or {}).items():
@@ -278,6 +298,8 @@ def table(r):
                              'consistent' if c['consistent'] else 'INCONSISTENT'))
     if r.get('logging'):
         lines += _logging_lines(r['logging'], header)
+    if r.get('teller'):
+        lines += _teller_lines(r['teller'], header)
     rss = []
     for kind in ('sqlite', 'postgresql'):
         part = r.get(kind) or {}
@@ -311,6 +333,24 @@ def _logging_lines(part, header):
     lines.append('  seed logging on: %.2fx the minimal handler, %.2fx the same daemons with '
                  'the log lines off; %.0f MB of log lines written' % (
                      on / base, on / off, part['log_bytes']['seed logging'] / 1e6))
+    return lines
+
+
+def _teller_lines(part, header):
+    best = part['best']
+    lines = ['', 'PostgreSQL payments as a teller makes them (iso8583d-client --payment '
+                 '--invoice-file: an inquiry then a payment per bill), best of %d rounds '
+                 'alternating with wrk on the minimal handler' % part['rounds'], header]
+    lines.append(_e2e_line('minimal handler', part['concurrency'], 'wrk',
+                           best['minimal handler'], ('-', 'server', 'generator')))
+    lines.append(_e2e_line('teller payments', part['concurrency'], 'client',
+                           best['teller payments'], ('bank', 'pemda', 'generator', 'postgres')))
+    c = part['consistency']
+    lines.append('  payments/s: %.2fx the minimal handler\'s requests/s (rounds: %s); %d bills '
+                 'paid, %d records, %d doubled -> %s' % (
+                     part['ratio'], ', '.join('%.2fx' % x for x in part['round_ratios']),
+                     c['bills_paid'], c['payment_records'], c['doubled_rows'],
+                     'consistent' if c['consistent'] else 'INCONSISTENT'))
     return lines
 
 

@@ -29,6 +29,7 @@ from appliance.roles.pemda.tables import (
     BILL_KEY, LIVE, PAID, REVERSED, UNPAID, Inquiry, PembayaranSppt, Payment, RefKecamatan,
     RefKelurahan, RefPropinsi, Resend, Reversal, Sppt, key_matches)
 from appliance.roles.pemda import calc
+from appliance.roles.pemda.pgpay import PostgresPayment
 from appliance.pbb import profile
 from appliance.roles.pemda.invoice import InvalidInvoice, InvoiceId
 from appliance.errors import Refusal  # noqa: F401
@@ -60,6 +61,12 @@ class Biller:
         self.clock = clock
         self.sql = _Queries(database)
         self.inquiries = _GroupWriter(database, self.sql.record_inquiry)
+
+    def prepare(self):
+        """Create what the payment's fast path needs on the server (on
+        PostgreSQL, pgpay's function) now rather than at the first payment."""
+        if self.sql.pg is not None:
+            self.sql.pg.available()
 
     def handle(self, request):
         """The response to one request; 76 for what this biller does not serve."""
@@ -118,20 +125,22 @@ class Biller:
 
     def _payment(self, request, response):
         invoice = _invoice(request)
+        # Three round trips instead of five where the server has the function.
+        fast = self.sql.pg is not None and self.sql.pg.available()
         with self.db.write_transaction():
-            booked = self._settle(invoice, request, response)
+            booked = self._settle(invoice, request, response, fast)
         # Only a committed payment shows its NTP.
         response[47] = booked.ntp
         response[62] = booked.profile
 
-    def _settle(self, invoice, request, response):
+    def _settle(self, invoice, request, response, fast=False):
         """Book the payment, or find the one it repeats; the Payment record."""
         # Claim the bill before reading it: the row lock the claim takes (or
         # waits for) makes every later read see what a concurrent winner
         # committed. A refusal below rolls the claim back. A repeat of a
         # payment we booked (even one reversed since) claims nothing.
-        claimed = self._mark_paid(invoice, request)
-        priced = self._price(invoice, paying=True)
+        claimed, bill = self._claim(invoice, request, fast)
+        priced = self._priced(invoice, bill)
         response[62] = priced.profile
         if not claimed:
             # Paid before, or by a concurrent payment: perhaps this very one.
@@ -147,17 +156,22 @@ class Biller:
                           % (request.get(4), priced.amounts.due))
         if self.settings.require_inquiry and not priced.inquired:
             raise Refusal(OTHER_ERROR, 'payment without an earlier inquiry')
-        return self._book(invoice, request, priced)
+        return self._book(invoice, request, priced, fast)
 
-    def _mark_paid(self, invoice, request):
+    def _claim(self, invoice, request, fast):
         """Set the bill paid unless it already is or this request repeats a
-        payment of ours; True when this call did it."""
+        payment of ours, then read it: (True when this call set it, the bill
+        row as _bill_row gives it). `fast`: both in one round trip."""
         values = invoice.key()
         values.update(paid=PAID, invoice_id=invoice.text, ntb=request.get(48, ''),
                       stan=request.get(11, ''))
-        return self.sql.mark_paid.execute(self.db, values).rowcount == 1
+        if fast:
+            claimed, bill = self.sql.pg.claim(values)
+            return claimed, _found(bill and self.sql.bill_columns(bill))
+        claimed = self.sql.mark_paid.execute(self.db, values).rowcount == 1
+        return claimed, self._bill_row(invoice, paying=True)
 
-    def _book(self, invoice, request, priced):
+    def _book(self, invoice, request, priced, fast=False):
         """Insert pembayaran_sppt and our Payment record; the Payment."""
         now = self.clock()
         key = invoice.key()
@@ -168,18 +182,25 @@ class Biller:
             kd_tp=place, denda_sppt=amounts.penalty - amounts.discount,
             jml_sppt_yg_dibayar=amounts.due, tgl_pembayaran_sppt=now.date(),
             tgl_rekam_byr_sppt=now, nip_rekam_byr_sppt=self.settings.nip_pencatat)
+        record = dict(
+            invoice_id=invoice.text, ntb=request.get(48, ''), stan=request.get(11, ''),
+            channel=request.get(18, ''), bank=request.get(32, ''), kd_tp=place,
+            amount=amounts.due, profile=priced.profile,
+            request=_stored(request), status=LIVE, created_at=now)
+        if fast:
+            # Both rows in one statement; a taken NTP (rare) is drawn again below.
+            ntp = self._new_ntp()
+            record['pembayaran_sppt_ke'], recorded = self.sql.pg.book(
+                dict(row, **record, ntp=ntp))
+            record['ntp'] = ntp if recorded else self._insert_with_new_ntp(record)
+            return Payment(**record)
         if self.sql.insert_next_pembayaran is not None:
             # One statement: the next sequence number, the row, RETURNING it.
             sequence = self.sql.insert_next_pembayaran.execute(self.db, row).fetchone()[0]
         else:
             sequence = row['pembayaran_sppt_ke'] = self._last_sequence(key) + 1
             self.sql.insert_pembayaran.execute(self.db, row)
-        record = dict(
-            invoice_id=invoice.text, pembayaran_sppt_ke=sequence,
-            ntb=request.get(48, ''), stan=request.get(11, ''),
-            channel=request.get(18, ''), bank=request.get(32, ''), kd_tp=place,
-            amount=amounts.due, profile=priced.profile,
-            request=_stored(request), status=LIVE, created_at=now)
+        record['pembayaran_sppt_ke'] = sequence
         record['ntp'] = self._insert_with_new_ntp(record)
         return Payment(**record)
 
@@ -192,10 +213,13 @@ class Biller:
         that is taken inserts nothing (ON CONFLICT (ntp) DO NOTHING) and
         another is drawn; any other constraint still fails the payment."""
         for _ in range(NTP_TRIES):
-            ntp = self.settings.kd_kanwil + self.settings.kd_kantor + _ntp_digits()
+            ntp = self._new_ntp()
             if self.sql.insert_payment.execute(self.db, dict(record, ntp=ntp)).rowcount == 1:
                 return ntp
         raise RuntimeError('no unused NTP found in %d tries' % NTP_TRIES)
+
+    def _new_ntp(self):
+        return self.settings.kd_kanwil + self.settings.kd_kantor + _ntp_digits()
 
     def _same_payment(self, invoice, request):
         """The Payment this request may repeat, or None: the live one with its
@@ -322,13 +346,14 @@ class Biller:
             values['invoice_id'] = invoice.text
         query = self.sql.bill_paying if paying else self.sql.bill
         row = query.execute(self.db, values).fetchone()
-        if row is None:
-            raise Refusal(NOT_FOUND, 'no bill')
-        return self.sql.bill_row(row)
+        return _found(row and self.sql.bill_row(row))
 
     def _price(self, invoice, paying=False):
         """What the bill owes today, and its bit 62."""
-        row = self._bill_row(invoice, paying)
+        return self._priced(invoice, self._bill_row(invoice, paying))
+
+    def _priced(self, invoice, row):
+        """Priced for a row of _bill_row."""
         principal = calc.principal_owed(row['pbb_yg_harus_dibayar_sppt'] or 0,
                                         [(row['paid_principal'], 0)])
         amounts = calc.amounts(principal, row['tgl_jatuh_tempo_sppt'], invoice.tax_year,
@@ -348,7 +373,8 @@ class _Queries:
     """The biller's hot queries, compiled once for its database (see
     appliance.store.db.Prepared): an inquiry then costs two statements (its
     record shared with other inquiries, see _GroupWriter) and a payment
-    four between BEGIN and COMMIT, without peewee building any SQL."""
+    four between BEGIN and COMMIT (on PostgreSQL two: pgpay.py), without
+    peewee building any SQL."""
 
     # The bill's columns _price reads, then its place names.
     BILL_COLUMNS = (Sppt.status_pembayaran_sppt, Sppt.nm_wp_sppt, Sppt.jln_wp_sppt,
@@ -400,10 +426,16 @@ class _Queries:
                 db, PembayaranSppt.insert(values), model_fields(PembayaranSppt),
                 suffix=' RETURNING %s' % quoted(db, sequence))
         payment_fields = [f for f in Payment._meta.sorted_fields if f is not Payment.id]
-        self.insert_payment = Prepared(db, Payment.insert(
-            {field: param(field.name) for field in payment_fields
-             if field is not Payment.reversed_at}), model_fields(Payment),
+        record_values = {field: param(field.name) for field in payment_fields
+                         if field is not Payment.reversed_at}
+        self.insert_payment = Prepared(db, Payment.insert(record_values), model_fields(Payment),
             suffix=' ON CONFLICT (%s) DO NOTHING' % quoted(db, Payment.ntp))
+        # On PostgreSQL, the claim with the bill's read, and both inserts, in
+        # one round trip each (pgpay.py).
+        self.pg = None
+        if self.insert_next_pembayaran is not None and not isinstance(db, SqliteDatabase):
+            self.pg = PostgresPayment(db, self.mark_paid, self.bill_paying,
+                                      self.insert_next_pembayaran, record_values)
         self._payment_fields = tuple(Payment._meta.sorted_fields)
         # The live payment first: it is the newest of an invoice's payments.
         self.same_payment = Prepared(db, Payment.select(*self._payment_fields).where(same)
@@ -424,6 +456,11 @@ class _Queries:
                            on=key_matches(RefPropinsi, _leading(key, 1)))
                 .where(key_matches(Sppt, key)))
 
+    def bill_columns(self, columns):
+        """bill_row for the bill as PostgresPayment.claim gives it (name -> JSON value)."""
+        return {name: (columns[name] if columns[name] is None else convert(columns[name]))
+                for name, convert in self._bill_converters_paying}
+
     def bill_row(self, row):
         converters = (self._bill_converters if len(row) == len(self._bill_converters)
                       else self._bill_converters_paying)
@@ -439,8 +476,10 @@ class _Queries:
 class _GroupWriter:
     """Rows of one INSERT written in shared transactions (appliance.store.groupcommit):
     under load many inquiries' records share one commit, which was most of
-    what a record cost (on SQLite a WAL append and its locks, on PostgreSQL
-    three round trips). Each inquiry is answered once its row is committed."""
+    what a record cost (on SQLite a WAL append and its locks). On PostgreSQL
+    a group is one multi-row INSERT sent alone, atomic by itself: one round
+    trip, where BEGIN with it and COMMIT took two. Each inquiry is answered
+    once its row is committed."""
 
     def __init__(self, db, insert):
         self.db, self.insert = db, insert
@@ -450,23 +489,31 @@ class _GroupWriter:
         self.group.submit(values)
 
     def _write(self, rows):
-        params = [self.insert.params(row) for row in rows]
-        with self.db.write_transaction():
-            if len(rows) == 1:
-                self.insert.execute(self.db, rows[0])
-            elif isinstance(self.db, SqliteDatabase):
-                self.db.cursor().executemany(self.insert.sql, params)
-            else:
-                # One statement, one round trip: INSERT ... VALUES (...), (...)
-                head, _, row = self.insert.sql.partition(' VALUES ')
-                self.db.execute_sql('%s VALUES %s' % (head, ', '.join([row] * len(rows))),
-                                    [value for values in params for value in values])
+        if isinstance(self.db, SqliteDatabase):
+            with self.db.write_transaction():
+                self.db.cursor().executemany(self.insert.sql,
+                                             [self.insert.params(row) for row in rows])
+        elif len(rows) == 1:
+            self.insert.execute(self.db, rows[0])
+        else:
+            # One statement, one round trip: INSERT ... VALUES (...), (...)
+            params = [self.insert.params(row) for row in rows]
+            head, _, row = self.insert.sql.partition(' VALUES ')
+            self.db.execute_sql('%s VALUES %s' % (head, ', '.join([row] * len(rows))),
+                                [value for values in params for value in values])
         return [None] * len(rows)
 
 
 def _whole(value):
     """A SUM: int on SQLite, Decimal on PostgreSQL; whole rupiah either way."""
     return int(value)
+
+
+def _found(bill):
+    """`bill`, the bill's row; 55 when there is none."""
+    if not bill:
+        raise Refusal(NOT_FOUND, 'no bill')
+    return bill
 
 
 def _invoice(request):

@@ -55,6 +55,7 @@ class BillerModule(HostModule):
         # commit must survive a power cut (docs/protocol.md, SQLite).
         self.database.require_durable()
         self.biller = Biller(section.biller, self.database)
+        self.biller.prepare()
 
     def handle(self, request):
         return self.biller.handle(request)
