@@ -71,8 +71,11 @@ def pg_schema_url(schema):
 class Chain:
     """A pemda on `kind` ('sqlite' or 'postgresql') and a bank, linked."""
 
-    def __init__(self, workdir, kind, bills, tree=None, seed_logging=False):
+    def __init__(self, workdir, kind, bills, tree=None, seed_logging=False,
+                 journal_on_pg=False):
         """`tree`: run the daemons from that checkout (ab.py), not this one.
+        `journal_on_pg`: the bank's journal in the pemda's PostgreSQL schema
+        (production's choice) instead of the seed's SQLite file.
         `seed_logging`: keep the seed files' log levels (six lines per message
         on each side, to a file and the console) instead of WARNING."""
         self.workdir, self.kind = workdir, kind
@@ -94,7 +97,10 @@ class Chain:
             ('postgresql://user:pass@localhost/db', db_url)], seed_logging)
         _seed('test-bank.ini', os.path.join(workdir, 'bank.d', 'test-bank.ini'), [
             ('/home/sugiana/log/', logs), ('port = 10002', 'port = %d' % self.iso),
-            ('port = 7000', 'port = %d' % self.web)], seed_logging)
+            ('port = 7000', 'port = %d' % self.web)] + (
+                [('module = opensipkd.iso8583.bjb.pbb.test',
+                  'module = opensipkd.iso8583.bjb.pbb.test\ndb_url = %s' % db_url)]
+                if journal_on_pg else []), seed_logging)
         self.settings = self._settings()
         self.db_url = self._resolved_url()
         self.loaded = self._load(bills)
@@ -469,15 +475,19 @@ def chain(workdir, kind, levels, seconds, bills, pay_cap):
     return result
 
 
-def teller_payments(workdir, seconds, rounds, bills, concurrency=100, tree=None):
+def teller_payments(workdir, seconds, rounds, bills, concurrency=100, tree=None,
+                    journal_on_pg=True):
     """PostgreSQL payments as a teller makes them: `iso8583d-client --payment
     --invoice-file` over bills no run has touched, each bill an inquiry then a
     payment, `concurrency` at once; alternately with wrk on the minimal
     handler at the same concurrency, `rounds` times (the VM's speed drifts).
-    Then the database is checked. `tree`: the daemons' checkout (ab.py)."""
+    Then the database is checked. `tree`: the daemons' checkout (ab.py).
+    The bank's journal is on the same PostgreSQL server, as production runs
+    it: on SQLite (the seed's test-bank.ini) its durable commits hold the
+    bank's event loop (`journal_on_pg=False` measures that)."""
     os.makedirs(workdir, exist_ok=True)
     ceiling_url, ceiling_proc = _ceiling_server(workdir)
-    chain = Chain(workdir, 'postgresql', bills, tree=tree)
+    chain = Chain(workdir, 'postgresql', bills, tree=tree, journal_on_pg=journal_on_pg)
     runs = {'minimal handler': [], 'teller payments': []}
     paid_ids, ok = [], 0
     try:
