@@ -9,11 +9,11 @@ import subprocess
 import sys
 import time
 
-import gevent
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from fixtures.daemon import Daemon, free_port, run_cli, seed_config
+from fixtures.waiting import until
 
 SEED_INVOICE = '3271010001007002701995'
 LINK_TIMEOUT = 4        # s of silence before a link is closed; the pemda echoes every 2 s
@@ -90,18 +90,6 @@ def link(snapshot, name):
     return found
 
 
-def wait_until(check, timeout, step=0.1):
-    """Poll check() until it returns something true; that value, or fail."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError('not so within %g s: %r' % (timeout, check))
-        gevent.sleep(step)
-
-
 def client(chain, *args):
     proc = subprocess.run([sys.executable, '-m', 'appliance.client', '--url=' + chain.url,
                            '--invoice-id=' + SEED_INVOICE] + list(args),
@@ -173,8 +161,8 @@ def test_the_pemda_status_shows_its_echo_round_trip_and_its_database(chain):
 def test_stopping_the_pemda_turns_its_row_down_within_the_link_timeout(chain):
     assert chain.pemda.stop() == 0
     started = time.monotonic()
-    wait_until(lambda: link(status(chain.web), 'kota_bogor')['state'] == 'down',
-               LINK_TIMEOUT)
+    until(lambda: link(status(chain.web), 'kota_bogor')['state'] == 'down',
+          'the link shown down', LINK_TIMEOUT)
     assert time.monotonic() - started < LINK_TIMEOUT
     code, _, page = get(chain.web, '/status')
     assert '<tr data-link="kota_bogor" data-state="down">' in page
@@ -189,8 +177,8 @@ def test_a_frozen_pemda_turns_its_row_down_within_the_link_timeout(chain):
     chain.pemda.proc.send_signal(signal.SIGSTOP)
     try:
         started = time.monotonic()
-        wait_until(lambda: link(status(chain.web), 'kota_bogor')['state'] == 'down',
-                   LINK_TIMEOUT + 2)
+        until(lambda: link(status(chain.web), 'kota_bogor')['state'] == 'down',
+              'the link shown down', LINK_TIMEOUT + 2)
         took = time.monotonic() - started
     finally:
         chain.pemda.proc.send_signal(signal.SIGCONT)
@@ -205,7 +193,7 @@ def test_the_throughput_chart_moves_under_load(chain):
     def chart_of_100():
         chart = status(chain.web)['chart']
         return chart if sum(chart['requests']) == 100 else None
-    chart = wait_until(chart_of_100, 3)
+    chart = until(chart_of_100, 'a chart of 100 requests', 3)
     assert len(chart['requests']) == 300 and chart['step'] == 1
     busy = [i for i, n in enumerate(chart['requests']) if n]
     assert busy and all(chart['latency_ms'][i] > 0 for i in busy)
@@ -263,8 +251,8 @@ def test_metrics_parse_and_count_every_inquiry_sent(chain):
 
 def test_a_stopped_pemda_shows_as_link_down_in_the_banks_metrics(chain):
     assert chain.pemda.stop() == 0
-    wait_until(lambda: value(metrics(chain.web), 'iso8583d_link_up', host='kota_bogor') == 0,
-               LINK_TIMEOUT)
+    until(lambda: value(metrics(chain.web), 'iso8583d_link_up', host='kota_bogor') == 0,
+          'iso8583d_link_up 0', LINK_TIMEOUT)
     chain.start_pemda()
     bank = metrics(chain.web)
     assert value(bank, 'iso8583d_link_up', host='kota_bogor') == 1

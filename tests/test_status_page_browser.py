@@ -10,7 +10,8 @@ import subprocess
 
 import pytest
 
-from test_ops_daemon import LINK_TIMEOUT, OpsChain, link, status, wait_until
+from fixtures.waiting import until
+from test_ops_daemon import LINK_TIMEOUT, OpsChain, link, status
 
 CHROMIUM = '/usr/bin/chromium'
 FLAGS = ('--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -61,8 +62,8 @@ def test_headless_chromium_shows_the_links_and_their_states_as_the_page_refreshe
     assert '<p id="stale" hidden=""></p>' in dom    # no failed refresh
 
     assert chain.pemda.stop() == 0
-    wait_until(lambda: link(status(chain.web), 'kota_bogor')['state'] == 'down',
-               LINK_TIMEOUT)
+    until(lambda: link(status(chain.web), 'kota_bogor')['state'] == 'down',
+          'the link shown down', LINK_TIMEOUT)
     dom = browser(url, 6)
     assert '<tr data-link="kota_bogor" data-state="down">' in dom
     assert '<span class="badge down">down</span>' in dom
