@@ -7,23 +7,9 @@ import os
 import signal
 
 import gevent
-import pytest
 
-from harness import SCALE, Chain, check
-from test_forged import PREFIX, Forwarded
-
-
-@pytest.fixture(params=['sqlite', pytest.param('postgresql', marks=pytest.mark.pg)])
-def chain(request, tmp_path):
-    if request.param == 'sqlite':
-        c = Chain(tmp_path, 'sqlite', forwarder_prefix=PREFIX)
-    else:
-        url = request.getfixturevalue('pg_schema_url')
-        c = Chain(tmp_path, 'postgresql', pemda_url=url, bank_url=url,
-                  forwarder_prefix=PREFIX)
-    yield c
-    codes = c.stop()
-    assert codes == [0, 0], c.bank.output()[-3000:]
+from harness import SCALE, check
+from test_forged import Forwarded, chain  # noqa: F401  (chain: the forwarding chain fixture)
 
 
 def test_a_bank_process_restarted_on_a_shared_forwarder_database_leaves_the_others_payments_alone(
