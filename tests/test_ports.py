@@ -35,8 +35,11 @@ def test_a_port_something_already_listens_on_is_skipped():
     allocator = ports.PortAllocator(*ports.port_range())
     first = allocator.take()
     with socket.socket() as squatter:      # e.g. a daemon left by a killed run
-        squatter.bind(('127.0.0.1', first + 1))
-        squatter.listen()
+        try:
+            squatter.bind(('127.0.0.1', first + 1))
+            squatter.listen()
+        except OSError:
+            pass    # something outside the scheme listens there already: as good
         # Not first + 2 exactly: a daemon of another run may still hold that one.
         assert allocator.take() > first + 1
 
