@@ -319,7 +319,8 @@ class FakeBanks:
                         for name, peer in self.peers.items()]
 
     def _answer(self, name, peer):
-        assert peer.accepted.wait(30)
+        if not peer.accepted.wait(30):
+            return                          # the daemon never came: its test says why
         while True:
             msg = peer.received.get()
             self.seen.append((name, msg))
