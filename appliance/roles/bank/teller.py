@@ -6,6 +6,10 @@ Methods (params: one object, or the seed's list holding one object):
     payment   {invoice_id, amount, ntb, stan}
     reversal  {invoice_id, amount, ntb[, stan]}
 
+A route may name a group of hosts, links to one pemda
+(appliance.roles.bank.group): each request takes a live one, and a reversal
+finds its payment in every member's journal.
+
 A payment's `stan` is accepted for the seed's client and not used: every new
 request gets its STAN from the link, unique among those in flight. A
 reversal's `ntb` and `stan` are the payment's NTB and the bit 11 of the
@@ -23,6 +27,7 @@ bad requests (-32600, -32601, -32602) and bugs (-32603). Codes:
                                            bit of its answer by number, and
                                            data["39"] is its response code
     91  link kota_bogor is down            answered at once, nothing was sent
+        (a group: every link of group kota_bogor_1, kota_bogor_2 is down)
     96  request not sent to kota_bogor: …  the link refused it (too many in
                                            flight, or that STAN is in flight);
                                            nothing was sent, try again
