@@ -228,7 +228,17 @@ def other(name):
     return {'kota_bogor_1': 'kota_bogor_2', 'kota_bogor_2': 'kota_bogor_1'}[name]
 
 
+def requests_sent(port):
+    """{host: 0200s sent on its link}, from the status page."""
+    return {link['name']: sum(m['count'] for m in link['messages']
+                              if m['direction'] == 'out' and m['mti'] == '0200')
+            for link in status(port)['links']}
+
+
 def test_a_teller_group_pays_on_the_live_link_and_reverses_a_payment_of_the_dead_one(chain):
+    for _ in range(2):                           # the links take turns
+        assert chain.call('inquiry', invoice_id=INVOICE)['data']['39'] == '00'
+    assert requests_sent(chain.web) == {'kota_bogor_1': 1, 'kota_bogor_2': 1, 'agratek': 0}
     amount = int(chain.call('inquiry', invoice_id=INVOICE)['data']['4'])
     paid = chain.call('payment', invoice_id=INVOICE, amount=amount, ntb='NTB1')
     assert paid['data']['39'] == '00', paid
@@ -259,6 +269,13 @@ def test_a_forwarder_prefix_group_reverses_a_payment_through_the_other_link(chai
     builder = RequestBuilder(dict(SEED_REQUEST_BITS))
     aggregator = FakeAggregator(chain.agratek)
     try:
+        start = len(chain.bank.lines)
+        for stan in ('000099', '000100'):           # the links take turns
+            assert aggregator.ask(builder.inquiry(INVOICE, stan))[39] == '00'
+        turns = [chain.bank.wait_for(r'0200 341019 invoice %s STAN %s -> \[host_'
+                                     % (INVOICE, stan), start=start).split('[host_')[-1]
+                 for stan in ('000099', '000100')]
+        assert sorted(t.split(']')[0] for t in turns) == ['kota_bogor_1', 'kota_bogor_2']
         inquiry = aggregator.ask(builder.inquiry(INVOICE, '000101'))
         assert inquiry[39] == '00'
         amount = int(inquiry[4])

@@ -152,6 +152,10 @@ class ForwarderModule(HostModule):
     node = ''           # this process's node id, set by start()
     gateways = {}       # host name -> Gateway, given by connect()
 
+    def __init__(self, host_config, context=None):
+        super().__init__(host_config, context)
+        self._groups = {}   # host names -> Group (appliance.roles.bank.group)
+
     def _option(self, key):
         value = self.config.options.get(key)
         return self.OPTIONS.default(key) if value is None else value
@@ -293,10 +297,13 @@ class ForwarderModule(HostModule):
         return reply
 
     def _group(self, names):
-        """The Group of the hosts `names`, or None when one is not configured."""
+        """The Group of the hosts `names` (one per prefix, which keeps its
+        turn), or None when one is not configured."""
         if any(name not in self.gateways for name in names):
             return None
-        return Group(names, self.gateways)
+        if names not in self._groups:
+            self._groups[names] = Group(names, self.gateways)
+        return self._groups[names]
 
     def _answered(self, request, row, host, out, answer):
         """The reply carrying the pemda's `answer` to `out`, recorded in `row`."""
