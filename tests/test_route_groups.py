@@ -383,6 +383,7 @@ def test_a_linkaja_group_pays_on_the_live_link_and_reverses_through_the_other(tm
         bill_ref = linkaja(web, trx_type='021').split(':')[3]
         paid = linkaja(web, trx_type='022', amount='19536', bill_ref=bill_ref, trx_id='T1')
         assert paid.startswith('00:010123882462:'), paid
+        assert {n for n, _ in banks.seen} == {'bjb_1', 'bjb_2'}     # they took turns
         ((carrier, payment),) = [(n, m) for n, m in banks.seen if m.get(3) == '541019']
         banks.close(carrier)
         until(lambda: link_down(web, 'web_linkaja', carrier), 'link %s down' % carrier)
