@@ -165,7 +165,7 @@ def test_the_seeds_bank_with_its_agratek_addition_and_a_kota_bekasi_loads(tmp_pa
     settings = load(tmp_path / 'conf.d', tmp=tmp_path)
     agratek = settings.host('agratek')
     assert (agratek.module, agratek.port, agratek.streamer) == ('bank.forwarder', 10001, 'bjb')
-    assert dict(agratek.options) == {'host': {'3271': 'kota_bogor', '3275': 'kota_bekasi'},
+    assert dict(agratek.options) == {'host': {'3271': ('kota_bogor',), '3275': ('kota_bekasi',)},
                                      'db_url': 'postgresql://user:pass@localhost/db',
                                      'forward_timeout': 20.0}
     assert {h.name for h in settings.hosts} == {'kota_bogor', 'kota_bekasi', 'agratek'}

@@ -385,8 +385,8 @@ def test_a_bad_routing_table_is_a_configuration_error(tmp_path, host, message):
 
 def test_the_routing_table_takes_words_or_lines():
     assert forwarder.routes('3271:kota_bogor 3275:kota_bekasi') == forwarder.routes(
-        '\n3271:kota_bogor\n3275:kota_bekasi\n') == {'3271': 'kota_bogor',
-                                                     '3275': 'kota_bekasi'}
+        '\n3271:kota_bogor\n3275:kota_bekasi\n') == {'3271': ('kota_bogor',),
+                                                     '3275': ('kota_bekasi',)}
 
 
 def test_a_reversal_the_journal_cannot_take_is_owed_and_queued_once_it_is_back(tmp_path):

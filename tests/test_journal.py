@@ -180,7 +180,7 @@ class ScriptedGateway:
 
 
 def make_teller(gateway):
-    route = SimpleNamespace(name='teller', host='kota_bogor', timeout=5.0, options={})
+    route = SimpleNamespace(name='teller', hosts=('kota_bogor',), timeout=5.0, options={})
     return teller.Teller(route, {'kota_bogor': Gateway(gateway, journal=gateway.journal,
                                                        name='kota_bogor')})
 

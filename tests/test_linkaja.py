@@ -187,7 +187,7 @@ def test_a_reversal_goes_as_0400_with_the_payments_ntb_and_stan(face):
 
 def test_the_seed_request_bits_make_the_golden_aggregator_inquiry_frame(db):
     bank = FakeBank(db)
-    route = SimpleNamespace(name='linkaja', host='bjb', timeout=30.0, options={})
+    route = SimpleNamespace(name='linkaja', hosts=('bjb',), timeout=30.0, options={})
     sent_at = datetime.datetime(2020, 7, 19, 6, 17, 17)
     view = linkaja.make_view(route, {'bjb': Gateway(bank, name='bjb')}, database=db,
                              clock=lambda: sent_at)

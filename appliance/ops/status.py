@@ -115,6 +115,7 @@ class Ops:
             'started': self.started,
             'now': now,
             'links': [link_state(h) for h in hosts],
+            'routes': route_groups(self.appliance.settings, self.appliance.hosts),
             'databases': [{'name': p.name, 'up': p.up, 'checked': p.checked,
                            'error': p.error} for p in self.databases()],
             'chart': {
@@ -185,6 +186,26 @@ def link_state(host):
             found['samples'] = len(values)
             state['latency_ms'][direction] = found
     return state
+
+
+def route_groups(settings, hosts):
+    """Each route's host or group of hosts (appliance.roles.bank.group) and
+    which of them are up: the web routes, then each forwarder's invoice
+    prefixes. `hosts`: name -> appliance.net.hosts.Host."""
+    rows = [_route_row('web_' + r.name, r.route_path, r.hosts, hosts)
+            for r in getattr(settings, 'routes', ())]
+    for cfg in getattr(settings, 'hosts', ()):
+        if cfg.module == 'bank.forwarder':
+            rows += [_route_row('host_' + cfg.name, 'prefix ' + prefix, names, hosts)
+                     for prefix, names in sorted(cfg.options['host'].items())]
+    return rows
+
+
+def _route_row(section, what, names, hosts):
+    members = [{'name': name, 'state': 'up' if name in hosts and hosts[name].is_up
+                else 'down'} for name in names]
+    return {'section': section, 'route': what, 'hosts': members,
+            'up': sum(1 for m in members if m['state'] == 'up')}
 
 
 def summary_line(hosts):
@@ -331,6 +352,7 @@ def render_page(snap):
         '<p id="stale" hidden></p>',
         '<main data-refreshes="0">',
         _links_section(snap['links'], now),
+        _routes_section(snap.get('routes') or ()),
         _messages_section(snap['links']),
         _money_section(snap['money']),
         _charts_section(snap['chart']),
@@ -385,6 +407,25 @@ def _links_section(links, now):
             'trip</th><th class="num">In flight<br>out / in</th>'
             '<th>Latency<br>p50 / p90 / p99</th><th>Reversal queue</th></tr>'
             '</thead><tbody>%s</tbody></table></section>' % ''.join(rows))
+
+
+def _routes_section(routes):
+    """Which links each route may use, and which of them are up."""
+    if not routes:
+        return ''
+    rows = []
+    for row in routes:
+        state = 'up' if row['up'] else 'down'
+        members = ' '.join('<span class="badge %s" data-host="%s">%s</span>' % (
+            m['state'], _e(m['name']), _e(m['name'])) for m in row['hosts'])
+        rows.append('<tr data-route="%s" data-state="%s"><td><b>[%s]</b></td><td>%s</td>'
+                    '<td class="wrap">%s</td><td class="num">%d / %d</td></tr>'
+                    % (_e(row['section']), state, _e(row['section']), _e(row['route']),
+                       members, row['up'], len(row['hosts'])))
+    return ('<section id="routes"><h2>Routes</h2><table><thead><tr><th>Section</th>'
+            '<th>Route</th><th>Hosts (a group takes its live links in turn)</th>'
+            '<th class="num">Links up</th></tr></thead><tbody>%s</tbody></table></section>'
+            % ''.join(rows))
 
 
 def _messages_section(links):

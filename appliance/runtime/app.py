@@ -56,7 +56,7 @@ class Appliance:
             link=host, section=self.settings.module_sections.get(cfg.module),
             data_dir=self.settings.data_dir, open_database=self.database,
             resolve_url=self.db_url,
-            routes=tuple(r for r in self.settings.routes if r.host == cfg.name),
+            routes=tuple(r for r in self.settings.routes if cfg.name in r.hosts),
             initialized=self.initialized)
 
     def _wire(self):

@@ -89,14 +89,16 @@ WEB_KEYS = Schema(
 
 ROUTE_KEYS = Schema(
     Setting('route_path', t.url_path, REQUIRED, 'the URL path of the route, e.g. /rpc'),
-    Setting('host', t.text, REQUIRED, 'the [host_<name>] its requests go to'),
+    Setting('host', t.host_names, REQUIRED, 'the [host_<name>] its requests go to; several '
+            'names (a group: links to the same peer) take turns among the links that are up '
+            '(docs/operations.md, "Route groups")'),
     Setting('module', t.text, REQUIRED, 'the face it offers (a web module name or its seed '
             'alias, below)'),
     Setting('allowed_ip', t.ip_list, None, 'addresses or CIDR networks (IPv4, IPv6) that '
             'may call it, one a line; an empty value opens the route to every address',
             shown='loopback only, or every address when the route has credentials'),
     Setting('timeout', t.seconds, None, 'how long a request waits for the answer on the '
-            'link', shown="the host's request_timeout"),
+            'link', shown="the host's request_timeout (a group: the longest of its hosts')"),
 )
 
 ADMIN_KEYS = Schema(
@@ -156,11 +158,16 @@ class WebConfig:
 class RouteConfig:
     name: str
     route_path: str
-    host: str
+    hosts: tuple              # one host name, or a group of links to the same peer
     module: str
     allowed_ip: tuple
     timeout: float
     options: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def host(self):
+        """The host, or the group as its names joined by commas."""
+        return ','.join(self.hosts)
 
 
 @dataclass(frozen=True)
@@ -380,11 +387,13 @@ def _route(layers, section, hosts):
     if raw_module is not None:
         entry = _module_entry(layers, section, 'module', raw_module.strip(), 'web')
     v = _convert(layers, section, ROUTE_KEYS, entry.options if entry else None)
-    if v['host'] not in hosts:
-        raise ConfigError('there is no [host_%s] section' % v['host'],
-                          layers.where(section, 'host'), section, 'host')
+    for host in v['host']:
+        if host not in hosts:
+            raise ConfigError('there is no [host_%s] section' % host,
+                              layers.where(section, 'host'), section, 'host')
     options = {k: v.pop(k) for k in list(v) if k not in ROUTE_KEYS}
-    v['timeout'] = v['timeout'] or hosts[v['host']].request_timeout
+    v['hosts'] = v.pop('host')
+    v['timeout'] = v['timeout'] or max(hosts[h].request_timeout for h in v['hosts'])
     v['module'] = entry.name
     return RouteConfig(name=name, options=MappingProxyType(options), **v)
 

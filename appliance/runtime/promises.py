@@ -8,7 +8,7 @@ Each check takes the loaded hosts and routes and `where(section, key)`, the
 file a key came from, and raises ConfigError naming file, section and key.
 """
 from appliance.errors import ConfigError
-from appliance.roles.bank.peer import orphan_after
+from appliance.roles.bank.peer import PemdaPeer, orphan_after
 
 # Time a request's outcome may take to reach the journal after its deadline:
 # the deadline fires up to a tick (0.05 s) late, the database write follows.
@@ -20,7 +20,7 @@ def _longest_wait(host, routes):
     and the (section, key) that sets it."""
     wait, where = host.request_timeout, ('host_' + host.name, 'request_timeout')
     for route in routes:
-        if route.host == host.name and route.module == 'teller' and route.timeout > wait:
+        if host.name in route.hosts and route.module == 'teller' and route.timeout > wait:
             wait, where = route.timeout, ('web_' + route.name, 'timeout')
     return wait, where
 
@@ -93,7 +93,52 @@ def check_forwarders(hosts, where):
                 where(section, 'forward_timeout'), section, 'forward_timeout')
 
 
+# The module every host of a group must have, by the module using the group:
+# the teller and the forwarder look a reversal's payment up in the members'
+# journals; LinkAja queues its reversals on the aggregator's bank links.
+GROUP_MODULES = {'teller': 'bank.pemda', 'aggregator.linkaja': 'aggregator.bank',
+                 'bank.forwarder': 'bank.pemda'}
+
+
+def _groups(hosts, routes):
+    """(section, key, module using it, names) of every group of two or more
+    hosts: a web route's `host`, a forwarder's prefix."""
+    for route in routes:
+        if len(route.hosts) > 1:
+            yield 'web_' + route.name, 'host', route.module, route.hosts
+    for host in hosts.values():
+        if host.module == 'bank.forwarder':
+            for names in host.options['host'].values():
+                if len(names) > 1:
+                    yield 'host_' + host.name, 'host', host.module, names
+
+
+def check_groups(hosts, routes, where):
+    """Every host of a group is a `[host_<name>]` of the module its user
+    needs (GROUP_MODULES); the `bank.pemda` hosts of a group keep their
+    journal in one database (`db_url`), where a payment's NTB names one
+    payment whichever link carried it and its reversal finds it."""
+    for section, key, user, names in _groups(hosts, routes):
+        def fail(message):
+            raise ConfigError(message, where(section, key), section, key)
+
+        wanted = GROUP_MODULES.get(user)
+        for name in names:
+            if name not in hosts:
+                fail('there is no [host_%s] section' % name)
+            if wanted is not None and hosts[name].module != wanted:
+                fail('[host_%s] is a %s host; the hosts of a group here must be %s hosts'
+                     % (name, hosts[name].module, wanted))
+        if wanted == 'bank.pemda':
+            urls = {hosts[n].options.get('db_url') or PemdaPeer.OPTIONS.default('db_url')
+                    for n in names}
+            if len(urls) > 1:
+                fail('the hosts of a group must keep their journal in one database: '
+                     '%s have different db_url' % ', '.join('[host_%s]' % n for n in names))
+
+
 def check(hosts, routes, where):
+    check_groups(hosts, routes, where)
     check_orphans(hosts, routes, where)
     check_saf(hosts, where)
     check_forwarders(hosts, where)

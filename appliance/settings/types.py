@@ -103,6 +103,35 @@ def lines(text):
     return tuple(text.split())
 
 
+def _names(words, what):
+    """The host names of a group, each once; ValueError names the fault."""
+    if not words:
+        raise ValueError('%s names no host' % what)
+    seen = set()
+    for name in words:
+        if name in seen:
+            raise ValueError('host %s is named twice in %s' % (name, what))
+        seen.add(name)
+    return tuple(words)
+
+
+@kind('NAME words')
+def host_names(text):
+    """`kota_bogor_1 kota_bogor_2` (spaces or lines) -> a tuple of host
+    names: one host, or a group of links to the same peer."""
+    return _names(text.split(), repr(text.strip()))
+
+
+@kind('NAME or NAME,NAME,...')
+def host_group(text):
+    """`kota_bogor_1,kota_bogor_2` -> a tuple of host names (the target of
+    one invoice prefix, whose words are separated by spaces)."""
+    words = text.split(',')
+    if any(not word.strip() for word in words):
+        raise ValueError('%r has an empty host name' % text)
+    return _names([word.strip() for word in words], repr(text))
+
+
 @kind('IP networks')
 def ip_network(text):
     """An IPv4 or IPv6 address or network in CIDR form (10.8.20.0/24,

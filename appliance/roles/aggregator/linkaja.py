@@ -43,6 +43,7 @@ not 00 and a short reason in the last field:
 import json
 import logging
 from datetime import datetime
+from functools import partial
 from urllib.parse import parse_qsl
 
 import bottle
@@ -57,6 +58,7 @@ from appliance.pbb.request import MAX_AMOUNT, RequestBuilder
 from appliance.net.module import Fatal
 from appliance.http.apikeys import MerchantCredentials
 from appliance.http.server import View, client_address
+from appliance.roles.bank.group import Group
 from appliance.errors import Refused  # noqa: F401
 from appliance.iso.codes import (  # noqa: F401
     AMOUNT_DIFFERS, INVALID_NUMBER, NOT_FOUND, OK, OTHER_ERROR as MALFORMED, UNAVAILABLE)
@@ -135,6 +137,7 @@ class LinkAjaTransaction(Model):
     ntp = CharField(32, default='')          # bit 47 of a payment's answer
     reversed_at = DateTimeField(null=True)   # payment: when a reversal was answered 00
     owner = CharField(32, default='')        # the node that sent it (roles.bank.node)
+    host = CharField(64, default='')         # the bank link that carried it
     created_at = DateTimeField()
     updated_at = DateTimeField()
 
@@ -148,7 +151,8 @@ MODELS = (LinkAjaTransaction,)
 def create_tables(db):
     from appliance.roles.bank.journal import OWNER_COLUMN, add_missing_columns
     create(db, MODELS)
-    add_missing_columns(db, LinkAjaTransaction, {'owner': OWNER_COLUMN})
+    add_missing_columns(db, LinkAjaTransaction, {'owner': OWNER_COLUMN,
+                                                 'host': "VARCHAR(64) NOT NULL DEFAULT ''"})
 
 
 def db_url(route):
@@ -162,16 +166,17 @@ def make_view(route, gateways, database=None, clock=datetime.now, open_database=
     unknown = sorted(set(route.options) - set(OPTIONS))
     if unknown:
         raise ValueError('[web_%s] unknown option %s' % (route.name, unknown[0]))
-    if route.host not in gateways:
-        raise ValueError('[web_%s] host %s has no link' % (route.name, route.host))
-    gateway = gateways[route.host]
+    for name in route.hosts:
+        if name not in gateways:
+            raise ValueError('[web_%s] host %s has no link' % (route.name, name))
+    group = Group(route.hosts, gateways)
     if database is None:
         database = _open(route, open_database)
-    bits = gateway.request_bits
+    bits = group.members[0].request_bits
     if bits is None:
         from appliance.roles.aggregator.preset import SEED_REQUEST_BITS
         bits = SEED_REQUEST_BITS
-    face = LinkAja(route, gateway, database, RequestBuilder(bits, clock=clock), clock)
+    face = LinkAja(route, group, database, RequestBuilder(bits, clock=clock), clock)
     face.settle_cut_payments()
     return View('LinkAja', ('GET', 'POST'), face.handle, authenticates=bool(face.credentials))
 
@@ -191,24 +196,25 @@ def _open(route, open_database):
 
 
 class LinkAja:
-    """inquiry, payment and reversal of one route, on one host's link."""
+    """inquiry, payment and reversal of one route, on its host's link or a
+    live link of its group of hosts (appliance.roles.bank.group)."""
 
-    def __init__(self, route, gateway, database, builder, clock=datetime.now):
+    def __init__(self, route, group, database, builder, clock=datetime.now):
         self.route_name = route.name
-        self.host = route.host
-        self.gateway = gateway
+        self.group = group
         self.db = database
         self.builder = builder
         self.timeout = route.timeout
         self.notifications = dict(route.options.get('notification_message') or {})
         self.clock = clock
         # The node whose rows these are (appliance.roles.bank.node): the
-        # journal's, which settles them.
-        journal = gateway.journal
+        # journals', which settle them.
+        journal = group.journal
         self.node = journal.owner if journal is not None else ''
         self.kind = 'linkaja_' + route.name    # its rows in the owed file
-        if journal is not None:
-            journal.settlers[self.kind] = self._settle
+        for gateway in group.members:
+            if gateway.journal is not None:
+                gateway.journal.settlers[self.kind] = partial(self._settle, gateway.journal)
         self.steps = {INQUIRY: self.inquiry, PAYMENT: self.payment,
                       REVERSAL: self.reversal}
         self.credentials = MerchantCredentials(route.options.get('credentials') or ())
@@ -254,10 +260,9 @@ class LinkAja:
     def inquiry(self, fields):
         acc_no = _acc_no(fields)
         identity = _identity(fields)
-        stan = self.gateway.next_stan()
-        msg = self.builder.inquiry(acc_no, stan)
-        record = self._begin(INQUIRY, acc_no, identity, stan=stan)
-        answer = self._exchange(msg, record, str(record))
+        answer, record, _, _ = self._exchange(
+            partial(self.builder.inquiry, acc_no),
+            lambda stan, host: self._begin(INQUIRY, acc_no, identity, stan=stan, host=host))
         code = _code(answer)
         name = _biller_name(answer.get(62))
         amount = _number(answer.get(4)) if code == OK else None
@@ -286,11 +291,11 @@ class LinkAja:
                      self.route_name, acc_no, trx_id, earlier.ntp)
             return answer_line(PAYMENT, OK, ntp=earlier.ntp, ref=bill_ref,
                                note=self._notification(acc_no))
-        stan = self.gateway.next_stan()
-        msg = self.builder.payment(acc_no, amount, trx_id, stan)
-        record = self._begin(PAYMENT, acc_no, identity, stan=stan, amount=amount,
-                             bill_ref=bill_ref, trx_id=trx_id, ntb=trx_id)
-        answer = self._exchange(msg, record, bill_ref)
+        answer, record, msg, gateway = self._exchange(
+            partial(self.builder.payment, acc_no, amount, trx_id),
+            lambda stan, host: self._begin(PAYMENT, acc_no, identity, stan=stan, host=host,
+                                           amount=amount, bill_ref=bill_ref, trx_id=trx_id,
+                                           ntb=trx_id), bill_ref)
         code = _code(answer)
         ntp = (answer.get(47) or '').strip()[:32] if code == OK else ''
         try:
@@ -302,7 +307,7 @@ class LinkAja:
             log.error('[web_%s] payment of %s trx_id %s: %s', self.route_name, acc_no,
                       trx_id, e)
             reason = 'the answer could not be taken' + self._reverse_unknown(
-                record, msg, MALFORMED_ANSWER)
+                gateway, record, msg, MALFORMED_ANSWER)
             raise Refused(UNAVAILABLE, reason, bill_ref) from None
         if code != OK:
             return answer_line(PAYMENT, code, ref=bill_ref, note=REASONS.get(code, 'refused'))
@@ -322,10 +327,14 @@ class LinkAja:
             raise Refused(AMOUNT_DIFFERS, 'amount %d is not the amount of payment trx_id %s'
                           % (amount, trx_id), bill_ref)
         msg = self.builder.reversal(acc_no, amount, payment.ntb, payment.stan)
-        record = self._begin(REVERSAL, acc_no, identity, stan=payment.stan, amount=amount,
-                             bill_ref=bill_ref, trx_id=trx_id, ntb=payment.ntb,
-                             payment_id=payment.id)
-        answer = self._exchange(msg, record, bill_ref)
+        # To the same bank: on the payment's link while it is up, else another.
+        answer, record, _, _ = self._exchange(
+            lambda _stan: msg,
+            lambda _stan, host: self._begin(REVERSAL, acc_no, identity, stan=payment.stan,
+                                            host=host, amount=amount, bill_ref=bill_ref,
+                                            trx_id=trx_id, ntb=payment.ntb,
+                                            payment_id=payment.id),
+            bill_ref, preferred=payment.host)
         code = _code(answer)
         self._update(record, state=ANSWERED, response_code=code)
         if code != OK:
@@ -338,34 +347,49 @@ class LinkAja:
 
     # -- the link ---------------------------------------------------------------
 
-    def _exchange(self, msg, record, bill_ref):
-        """The bank's answer to `msg`; Refused(91) when there is none."""
-        outcome = self.gateway.exchange(msg, self.timeout)
-        if outcome.answered:
-            return outcome.answer
-        state = outcome.kind
-        reason = NOT_ANSWERED[state]
-        if '%' in reason:
-            reason %= self.timeout if state == TIMEOUT else outcome.error
-        if outcome.unknown and msg.mti == '0200' and msg.get(4) is not None:
-            reason += self._reverse_unknown(record, msg, state)
-        else:
-            self._update(record, state=state, response_code=UNAVAILABLE)
-        raise Refused(UNAVAILABLE, reason, bill_ref)
+    def _exchange(self, build, begin, bill_ref=None, preferred=None):
+        """Send build(stan) on a live bank link of the route (`preferred`
+        first), recorded by begin(stan, host) before it goes out; a link found
+        down is skipped for the next one. (answer, record id, message,
+        gateway); Refused(91) when there is no answer. (An inquiry's Bill Ref
+        is its record: `bill_ref` None.)"""
+        for gateway in self.group.candidates(preferred):
+            msg = build(gateway.next_stan())
+            record = begin(msg.get(11), gateway.name)
+            outcome = gateway.exchange(msg, self.timeout)
+            if outcome.answered:
+                return outcome.answer, record, msg, gateway
+            state = outcome.kind
+            ref = str(record) if bill_ref is None else bill_ref
+            if state == LINK_DOWN:          # nothing went out: the next link
+                self._update(record, state=state, response_code=UNAVAILABLE)
+                continue
+            reason = NOT_ANSWERED[state]
+            if '%' in reason:
+                reason %= self.timeout if state == TIMEOUT else outcome.error
+            if outcome.unknown and msg.mti == '0200' and msg.get(4) is not None:
+                reason += self._reverse_unknown(gateway, record, msg, state)
+            else:
+                self._update(record, state=state, response_code=UNAVAILABLE)
+            raise Refused(UNAVAILABLE, reason, ref)
+        reason = NOT_ANSWERED[LINK_DOWN]
+        if len(self.group) > 1:
+            reason = 'every link of group %s to the bank is down' % ', '.join(self.group.names)
+        raise Refused(UNAVAILABLE, reason, ref)
 
-    def _reverse_unknown(self, record, payment, state):
-        """Payment `record` went out and its outcome is unknown: the host's
-        gateway marks the record `state` and queues its reversal in one
-        transaction (kept in the owed file while the database fails), or
-        logs an ERROR asking a person; the words saying so."""
-        if self.gateway.journal is None:
+    def _reverse_unknown(self, gateway, record, payment, state):
+        """Payment `record` went out on `gateway` and its outcome is unknown:
+        that host's gateway marks the record `state` and queues its reversal
+        in one transaction (kept in the owed file while the database fails),
+        or logs an ERROR asking a person; the words saying so."""
+        if gateway.journal is None:
             self._update(record, state=state, response_code=UNAVAILABLE)
-            self.gateway.reverse_unknown(payment, state)
+            gateway.reverse_unknown(payment, state)
             return '; the outcome is unknown'
-        self.gateway.reverse_row(self.kind, record, payment, state)
+        gateway.reverse_row(self.kind, record, payment, state)
         return '; the payment is being reversed'
 
-    def _settle(self, record, state):
+    def _settle(self, journal, record, state):
         """Called by the journal in its transaction: mark payment `record`
         `state` if it is still unsettled (`sent`, or `answered` when recording
         that failed); True when it was, and its reversal is due. Also True
@@ -376,7 +400,7 @@ class LinkAja:
                 state=state, response_code=UNAVAILABLE, updated_at=self.clock()).where(
                 (LinkAjaTransaction.id == record)
                 & LinkAjaTransaction.state.in_((SENT, ANSWERED, state))).execute(self.db) > 0
-        if self.db is self.gateway.journal.db:
+        if self.db is journal.db:
             return mark()
         with self.db.connection_context(), self.db.write_transaction():
             return mark()
@@ -386,7 +410,7 @@ class LinkAja:
         answer): their outcome is unknown, so they are reversed like a
         timeout. Another node's are its own to settle."""
         from appliance.roles.bank.node import owned_by
-        if self.gateway.journal is None:
+        if self.group.journal is None:
             return
         with self.db.connection_context():
             cut = list(LinkAjaTransaction.select().where(
@@ -397,7 +421,9 @@ class LinkAja:
                         'outcome by an earlier run: reversing it', self.route_name,
                         row.acc_no, row.trx_id, row.stan)
             payment = self.builder.payment(row.acc_no, row.amount, row.ntb, row.stan)
-            self.gateway.reverse_row(self.kind, row.id, payment, CUT)
+            # Queued on the link that sent it (rows before groups name none).
+            gateway = self.group.member(row.host) or self.group.members[0]
+            gateway.reverse_row(self.kind, row.id, payment, CUT)
 
     # -- the records ------------------------------------------------------------
 

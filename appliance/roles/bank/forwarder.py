@@ -7,6 +7,11 @@ first four digits of its invoice id (bit 61) to a `host_<name>` link:
 
     host = 3271:kota_bogor 3275:kota_bekasi
 
+or, for a pemda reached over several links (a group, docs/operations.md
+"Route groups"), with commas between the hosts of one prefix:
+
+    host = 3271:kota_bogor_1,kota_bogor_2 3275:kota_bekasi
+
 A request goes out with the bank's own STAN (the target link's next_stan())
 and fresh times (7, 12, 13); every other field travels unchanged. The answer
 returns with the aggregator's own 7, 11, 12, 13 and the request's other fields
@@ -52,6 +57,7 @@ from appliance.iso.message import COPY_BITS, Message, from_json as _loaded, to_j
 from appliance.net.outcome import LINK_DOWN, LOST, NOT_SENT, TIMEOUT
 from appliance.store.schema import create
 from appliance.net.module import Fatal, HostModule
+from appliance.roles.bank.group import Group
 from appliance.iso.codes import (  # noqa: F401
     AMOUNT_DIFFERS, INQUIRY, INVALID_NUMBER, NOT_FOUND, OK, OTHER_ERROR, PAYMENT,
     REVERSAL_MTIS, UNAVAILABLE)
@@ -78,12 +84,17 @@ UNKNOWN = (TIMEOUT, LOST, MALFORMED, CUT)
 
 @t.kind('PREFIX:NAME words')
 def routes(text):
-    """`3271:kota_bogor 3275:kota_bekasi` (spaces or lines) -> {prefix: host}."""
+    """`3271:kota_bogor 3275:kota_bekasi` (spaces or lines) -> {prefix: (host,)};
+    `3271:kota_bogor_1,kota_bogor_2` routes a prefix to a group of links."""
     table = t.prefix_map(text)
-    for prefix in table:
+    for prefix, names in table.items():
         if len(prefix) != 4:
             raise ValueError('prefix %r is not 4 digits (province and regency of the '
                              'invoice id, e.g. 3271:kota_bogor)' % prefix)
+        try:
+            table[prefix] = t.host_group(names)
+        except ValueError as e:
+            raise ValueError('prefix %s: %s' % (prefix, e)) from None
     return table
 
 
@@ -127,7 +138,9 @@ class ForwarderModule(HostModule):
 
     OPTIONS = Schema(
         Setting('host', routes, REQUIRED, 'where requests go by invoice prefix: '
-                'PREFIX:NAME words, e.g. 3271:kota_bogor 3275:kota_bekasi'),
+                'PREFIX:NAME words, e.g. 3271:kota_bogor 3275:kota_bekasi; '
+                'PREFIX:NAME,NAME,... sends a prefix to a group of links to one pemda, '
+                'in turn among those up (docs/operations.md, "Route groups")'),
         Setting('db_url', t.db_url, 'sqlite:///forwarder.db', 'the record of every '
                 'forwarded request'),
         Setting('forward_timeout', t.seconds, 20.0, "how long a forwarded request waits "
@@ -138,6 +151,10 @@ class ForwarderModule(HostModule):
     db = None
     node = ''           # this process's node id, set by start()
     gateways = {}       # host name -> Gateway, given by connect()
+
+    def __init__(self, host_config, context=None):
+        super().__init__(host_config, context)
+        self._groups = {}   # host names -> Group (appliance.roles.bank.group)
 
     def _option(self, key):
         value = self.config.options.get(key)
@@ -169,7 +186,10 @@ class ForwarderModule(HostModule):
             if gateway.journal is not None:
                 gateway.journal.settlers[self.kind] = functools.partial(
                     self._settle, gateway.journal)
-        for prefix, name in sorted(self.routes.items()):
+        for prefix, names in sorted(self.routes.items()):
+            if len(names) > 1:      # a group: checked by the loader
+                continue
+            name = names[0]
             if name == self.config.name:
                 log.warning('[host_%s] host: invoice prefix %s routes back to this host; '
                             'those requests are answered %s', self.config.name, prefix,
@@ -208,14 +228,14 @@ class ForwarderModule(HostModule):
                         'answered %s', self.config.name, request.mti, request.get(11),
                         invoice, INVALID_NUMBER)
             return _answer(request, INVALID_NUMBER)
-        name = self.routes.get(prefix)
-        if name is None:
+        names = self.routes.get(prefix)
+        if names is None:
             log.warning('[host_%s] no route for invoice prefix %s (invoice %s, STAN %s): '
                         'answered %s', self.config.name, prefix, invoice, request.get(11),
                         NOT_FOUND)
             self._record(request, '', '', outcome=NO_ROUTE, reply_code=NOT_FOUND)
             return _answer(request, NOT_FOUND)
-        return self._send(request, name)
+        return self._send(request, names)
 
     def reverse(self, request):
         """A reversal: to the pemda of the payment it names, with its STAN there."""
@@ -238,29 +258,58 @@ class ForwarderModule(HostModule):
             self._record(request, payment.target, '', outcome=REFUSED,
                          reply_code=AMOUNT_DIFFERS, payment_id=payment.id)
             return _answer(request, AMOUNT_DIFFERS)
-        return self._send(request, payment.target, stan=payment.target_stan,
-                          payment_id=payment.id)
+        # To the same pemda: on the payment's link while it is up, else
+        # another of its prefix's group.
+        names = self.routes.get((payment.invoice_id or '')[:4]) or ()
+        if payment.target not in names:
+            names = (payment.target,)
+        return self._send(request, names, preferred=payment.target,
+                          stan=payment.target_stan, payment_id=payment.id)
 
-    def _send(self, request, name, stan=None, payment_id=None):
-        host = self.gateways.get(name)
-        if host is None or name == self.config.name:
+    def _send(self, request, names, preferred=None, stan=None, payment_id=None):
+        """Send on the host `names` names, or on a live link of the group
+        (`preferred` first); a link found down, nothing sent, is skipped for
+        the next one. The reply to the aggregator."""
+        group = self._group(names)
+        if group is None or self.config.name in names:
+            name = preferred or names[0]
             log.warning('[host_%s] invoice %s routes to host %s, which is not configured; '
                         'answered %s', self.config.name, request.get(61), name, UNAVAILABLE)
             self._record(request, name, '', outcome=NO_HOST, reply_code=UNAVAILABLE,
                          payment_id=payment_id)
             return _answer(request, UNAVAILABLE)
-        out = self._outgoing(request, stan or host.next_stan())
-        row = self._record(request, name, out[11], payment_id=payment_id, out=out)
-        log.info('[host_%s] %s %s invoice %s STAN %s -> [host_%s] STAN %s',
-                 self.config.name, request.mti, request.get(3), request.get(61),
-                 request.get(11), name, out[11])
-        outcome = host.exchange(out, self._option('forward_timeout'))
-        if not outcome.answered:        # the outcome's kind is the row's outcome
-            return self._failed(request, row, outcome.kind, outcome.error, host, out)
-        answer = outcome.answer
+        for host in group.candidates(preferred):
+            out = self._outgoing(request, stan or host.next_stan())
+            row = self._record(request, host.name, out[11], payment_id=payment_id, out=out)
+            log.info('[host_%s] %s %s invoice %s STAN %s -> [host_%s] STAN %s',
+                     self.config.name, request.mti, request.get(3), request.get(61),
+                     request.get(11), host.name, out[11])
+            outcome = host.exchange(out, self._option('forward_timeout'))
+            if outcome.kind == LINK_DOWN:
+                reply = self._failed(request, row, outcome.kind, outcome.error)
+                continue
+            if not outcome.answered:        # the outcome's kind is the row's outcome
+                return self._failed(request, row, outcome.kind, outcome.error, host, out)
+            return self._answered(request, row, host, out, outcome.answer)
+        if len(group) > 1:
+            log.warning('[host_%s] STAN %s: %s', self.config.name, request.get(11),
+                        group.down_message())
+        return reply
+
+    def _group(self, names):
+        """The Group of the hosts `names` (one per prefix, which keeps its
+        turn), or None when one is not configured."""
+        if any(name not in self.gateways for name in names):
+            return None
+        if names not in self._groups:
+            self._groups[names] = Group(names, self.gateways)
+        return self._groups[names]
+
+    def _answered(self, request, row, host, out, answer):
+        """The reply carrying the pemda's `answer` to `out`, recorded in `row`."""
         code = answer.get(39) or ''
         if len(code) != 2:
-            error = 'the answer of [host_%s] to STAN %s has no bit 39' % (name, out[11])
+            error = 'the answer of [host_%s] to STAN %s has no bit 39' % (host.name, out[11])
             if _is_payment(request):
                 return self._failed(request, row, MALFORMED, error, host, out)
             log.error('[host_%s] %s; answered %s', self.config.name, error, OTHER_ERROR)

@@ -28,6 +28,11 @@ class Gateway:
     def next_stan(self):
         return self.link.next_stan()
 
+    @property
+    def is_up(self):
+        """Whether the link is up (a link that cannot tell counts as up)."""
+        return getattr(self.link, 'is_up', True)
+
     def exchange(self, msg, timeout):
         """Send msg; its appliance.net.outcome.Outcome."""
         return exchange(self.link, msg, timeout)

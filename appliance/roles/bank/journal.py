@@ -400,12 +400,13 @@ class Journal:
 
     # -- reading ----------------------------------------------------------------
 
-    def payment_of(self, invoice_id, ntb):
-        """The payment of invoice_id with NTB ntb this host sent: the one
-        answered 00 if any, else the latest; None when there is none."""
+    def payment_of(self, invoice_id, ntb, hosts=None):
+        """The payment of invoice_id with NTB ntb this host (or one of `hosts`,
+        a group's links to one pemda) sent: the one answered 00 if any, else
+        the latest; None when there is none."""
         with self.db.connection_context():
             found = list(JournalEntry.select().where(
-                (JournalEntry.host == self.host) & (JournalEntry.kind == PAYMENT)
+                JournalEntry.host.in_(hosts or (self.host,)) & (JournalEntry.kind == PAYMENT)
                 & (JournalEntry.invoice_id == invoice_id) & (JournalEntry.ntb == ntb)
             ).order_by(JournalEntry.id.desc()).limit(20).execute(self.db))
         paid = [e for e in found if e.state == ANSWERED and e.code == '00']

@@ -3,8 +3,9 @@ settles with each pemda, and what it collected today.
 
 A payment is settled when the pemda answered it `00` and it was not reversed.
 "Reversed" is read from what the tables hold: a reversal journal entry for the
-same host, invoice and NTB answered `00`, or a store-and-forward entry for
-them done with `00`. Payments come from the teller's journal
+same invoice and NTB answered `00`, or a store-and-forward entry for them
+done with `00`, whichever host sent it (a group's reversal may take another
+link to the same pemda than its payment, appliance.roles.bank.group). Payments come from the teller's journal
 (appliance.roles.bank.journal) and from the forwarder's record of an
 aggregator's payments (appliance.roles.bank.forwarder, channel of the
 aggregator). Every query of this feature lives here, so a change of those
@@ -45,18 +46,18 @@ def _split(amount, bit62):
     return amount - penalty, penalty
 
 
-def reversed_keys(db, hosts, since):
-    """{(host, invoice, ntb)} whose reversal the pemda answered 00, of the
-    reversals written since `since` (a reversal follows its payment)."""
+def reversed_keys(db, since):
+    """{(invoice, ntb)} whose reversal the pemda answered 00, of the reversals
+    written since `since` (a reversal follows its payment), whichever host
+    sent them: a group's reversal may go through another link than its
+    payment (appliance.roles.bank.group), and an invoice belongs to one pemda."""
     with db.connection_context():
-        keys = set(JournalEntry.select(JournalEntry.host, JournalEntry.invoice_id,
-                                       JournalEntry.ntb).where(
+        keys = set(JournalEntry.select(JournalEntry.invoice_id, JournalEntry.ntb).where(
             (JournalEntry.kind == REVERSAL) & (JournalEntry.state == ANSWERED)
-            & (JournalEntry.code == OK) & JournalEntry.host.in_(hosts)
+            & (JournalEntry.code == OK)
             & (JournalEntry.created_at >= since.timestamp())).tuples().execute(db))
-        keys |= set(SafEntry.select(SafEntry.host, SafEntry.invoice_id, SafEntry.ntb).where(
+        keys |= set(SafEntry.select(SafEntry.invoice_id, SafEntry.ntb).where(
             (SafEntry.state == DONE) & (SafEntry.last_code == OK)
-            & SafEntry.host.in_(hosts)
             & (SafEntry.created_at >= since.timestamp())).tuples().execute(db))
     return keys
 
@@ -135,11 +136,11 @@ def settled(journals, forwarders, start, end, memo=None):
     reversed_ = set()
     payments = []
     for db, names in journals:
-        reversed_ |= reversed_keys(db, names, start)
+        reversed_ |= reversed_keys(db, start)
         payments += journal_payments(db, names, start, end, memo)
     for db in forwarders:
         payments += forwarded_payments(db, hosts, start, end)
-    kept = [p for p in payments if (p.host, p.invoice_id, p.ntb) not in reversed_]
+    kept = [p for p in payments if (p.invoice_id, p.ntb) not in reversed_]
     return sorted(kept, key=lambda p: (p.host, p.paid_at, p.invoice_id, p.ntb))
 
 
@@ -160,14 +161,18 @@ def reversed_today(journals, forwarders, start, end):
                 & SafEntry.host.in_(names) & (SafEntry.done_at >= start.timestamp())
                 & (SafEntry.done_at < end.timestamp())).tuples().execute(db))
             paid = _journal_payments_of(db, keys)
+        seen = set()            # one payment reversed through two links counts once
         for key in sorted(keys):
             host, invoice, ntb = key
-            entry = paid.get(key)
+            if (invoice, ntb) in seen:
+                continue
+            seen.add((invoice, ntb))
+            entry = paid.get((invoice, ntb))
             if entry is None:       # not the teller's: a forwarded payment
                 found.append(_forwarded_reversal(forwarders, key))
                 continue
             sent = _bits(entry.request)
-            found.append(Settled(host, invoice, ntb, '', entry.stan, entry.amount,
+            found.append(Settled(entry.host, invoice, ntb, '', entry.stan, entry.amount,
                                  datetime.fromtimestamp(entry.created_at),
                                  sent.get('18', ''), sent.get('32', ''), 'teller',
                                  None, None))
@@ -175,9 +180,11 @@ def reversed_today(journals, forwarders, start, end):
 
 
 def _journal_payments_of(db, keys):
-    """{(host, invoice, ntb): the latest payment entry} for those keys, read
-    500 invoices a query."""
-    invoices = sorted({invoice for _, invoice, _ in keys})
+    """{(invoice, ntb): the latest payment entry} for those keys (of any
+    host: a group's reversal may go through another link), read 500
+    invoices a query."""
+    wanted = {(invoice, ntb) for _, invoice, ntb in keys}
+    invoices = sorted({invoice for invoice, _ in wanted})
     paid = {}
     for first in range(0, len(invoices), 500):
         for entry in (JournalEntry.select(
@@ -187,9 +194,8 @@ def _journal_payments_of(db, keys):
                 .where((JournalEntry.kind == PAYMENT)
                        & JournalEntry.invoice_id.in_(invoices[first:first + 500]))
                 .order_by(JournalEntry.id).execute(db)):
-            key = (entry.host, entry.invoice_id, entry.ntb)
-            if key in keys:
-                paid[key] = entry
+            if (entry.invoice_id, entry.ntb) in wanted:
+                paid[(entry.invoice_id, entry.ntb)] = entry
     return paid
 
 

@@ -6,6 +6,10 @@ Methods (params: one object, or the seed's list holding one object):
     payment   {invoice_id, amount, ntb, stan}
     reversal  {invoice_id, amount, ntb[, stan]}
 
+A route may name a group of hosts, links to one pemda
+(appliance.roles.bank.group): each request takes a live one, and a reversal
+finds its payment in every member's journal.
+
 A payment's `stan` is accepted for the seed's client and not used: every new
 request gets its STAN from the link, unique among those in flight. A
 reversal's `ntb` and `stan` are the payment's NTB and the bit 11 of the
@@ -23,6 +27,7 @@ bad requests (-32600, -32601, -32602) and bugs (-32603). Codes:
                                            bit of its answer by number, and
                                            data["39"] is its response code
     91  link kota_bogor is down            answered at once, nothing was sent
+        (a group: every link of group kota_bogor_1, kota_bogor_2 is down)
     96  request not sent to kota_bogor: …  the link refused it (too many in
                                            flight, or that STAN is in flight);
                                            nothing was sent, try again
@@ -77,6 +82,7 @@ from appliance.net.outcome import (
 from appliance.pbb.request import (
     MAX_AMOUNT, TELLER_DEFAULTS, RequestBuilder, parse_request_bits)
 from appliance.http.server import View, client_address, json_response
+from appliance.roles.bank.group import Group
 from appliance.settings import types as t
 from appliance.settings.schema import Schema, Setting
 
@@ -142,20 +148,22 @@ def _key_refusal(route, keys, request):
 
 
 class Teller:
-    """The three teller methods on one host's link."""
+    """The three teller methods on one route's host, or group of hosts
+    (appliance.roles.bank.group): each request goes to a live link of it."""
 
     def __init__(self, route, gateways, builder=None):
         unknown = sorted(set(route.options) - set(OPTIONS))
         if unknown:
             raise ValueError('[web_%s] unknown option %s' % (route.name, unknown[0]))
-        if route.host not in gateways:
-            raise ValueError('[web_%s] host %s has no link' % (route.name, route.host))
+        for name in route.hosts:
+            if name not in gateways:
+                raise ValueError('[web_%s] host %s has no link' % (route.name, name))
         self.route_name = route.name
-        self.host = route.host
-        self.gateway = gateways[route.host]
+        self.group = Group(route.hosts, gateways)
+        self.host = self.group.name
         self.timeout = route.timeout
         self.builder = builder or RequestBuilder(_defaults(route.options))
-        self.journal = self.gateway.journal     # None: the host keeps no journal
+        self.journal = self.group.journal     # None: the host keeps no journal
 
     def inquiry(self, params):
         invoice_id = _invoice_id(params)
@@ -165,10 +173,12 @@ class Teller:
         invoice_id, amount, ntb = _invoice_id(params), _amount(params), _ntb(params)
         if 'stan' in params:
             _stan(params)       # not used, but a bad one is a bad request
+        build = partial(self.builder.payment, invoice_id, amount, ntb)
         if self.journal is None:
-            return self._exchange(partial(self.builder.payment, invoice_id, amount, ntb))
-        msg = self.builder.payment(invoice_id, amount, ntb, self.gateway.next_stan())
-        return self._journalled('payment', msg, '%s|%s|%s' % (self.host, invoice_id, ntb))
+            return self._exchange(build)
+        # Keyed by the first host: one NTB is one payment whichever link carries it.
+        return self._journalled('payment', build, '%s|%s|%s' % (
+            self.group.names[0], invoice_id, ntb))
 
     def reversal(self, params):
         invoice_id, amount, ntb = _invoice_id(params), _amount(params), _ntb(params)
@@ -177,7 +187,7 @@ class Teller:
                                   _stan(params))
         stan = _stan(params) if 'stan' in params else None
         try:
-            payment = self.journal.payment_of(invoice_id, ntb)
+            payment = self.journal.payment_of(invoice_id, ntb, hosts=self.group.names)
         except Exception as e:
             log.error('[web_%s] journal unavailable, reversal not sent: %s', self.route_name, e)
             return self._failed(NOT_SENT, 'request not sent to %s: the journal is '
@@ -186,7 +196,9 @@ class Teller:
         if refusal is not None:
             return self._failed(*refusal)
         msg = self.builder.reversal(invoice_id, amount, ntb, stan or payment.stan)
-        return self._journalled('reversal', msg, payment_id=payment.id)
+        # To the same pemda: on the payment's link while it is up, else another.
+        return self._journalled('reversal', lambda _stan: msg, payment_id=payment.id,
+                                preferred=payment.host)
 
     def _mismatch(self, payment, invoice_id, ntb, amount, stan):
         """(code, message) refusing a reversal that does not match the payment
@@ -219,31 +231,54 @@ class Teller:
         return why[0], 'reversal refused: %s; nothing sent' % why[1]
 
     def _exchange(self, build, stan=None):
-        """Send build(stan) to the host (no journal) and turn the outcome into a result."""
-        try:
-            msg = build(stan or self.gateway.next_stan())
-        except LinkDown:            # every STAN in flight
-            return self._failed(LINK_DOWN, 'link %s is down' % self.host)
-        outcome = self.gateway.exchange(msg, self.timeout)
-        if not outcome.answered:
-            return self._failed(*self._not_answered(outcome))
-        return _result(outcome.answer)
+        """Send build(stan) to a live host (no journal) and turn the outcome
+        into a result; a link found down is skipped for the next one."""
+        for gateway in self.group.candidates():
+            try:
+                msg = build(stan or gateway.next_stan())
+            except LinkDown:            # every STAN in flight
+                continue
+            outcome = gateway.exchange(msg, self.timeout)
+            if outcome.kind == LINK_DOWN_OUTCOME:
+                continue
+            if not outcome.answered:
+                return self._failed(*self._not_answered(gateway, outcome))
+            return _result(outcome.answer)
+        return self._failed(LINK_DOWN, self.group.down_message())
 
-    def _not_answered(self, outcome):
-        """(code, message) of an outcome without an answer."""
+    def _not_answered(self, gateway, outcome):
+        """(code, message) of an outcome without an answer on `gateway`."""
         if outcome.kind == LINK_DOWN_OUTCOME:
-            return LINK_DOWN, 'link %s is down' % self.host
+            return LINK_DOWN, 'link %s is down' % gateway.name
         if outcome.kind == LOST_OUTCOME:
             return TIMED_OUT, '%s; the outcome is unknown' % outcome.error
         if outcome.kind == TIMEOUT_OUTCOME:
-            return TIMED_OUT, 'no answer from %s %s' % (self.host, _within(self.timeout))
-        return NOT_SENT, 'request not sent to %s: %s' % (self.host, outcome.error)
+            return TIMED_OUT, 'no answer from %s %s' % (gateway.name, _within(self.timeout))
+        return NOT_SENT, 'request not sent to %s: %s' % (gateway.name, outcome.error)
 
-    def _journalled(self, kind, msg, idem_key=None, payment_id=None):
-        """Send a payment or reversal with the journal: written before it goes
-        out, updated with its outcome; an unknown outcome queues a reversal."""
+    def _journalled(self, kind, build, idem_key=None, payment_id=None, preferred=None):
+        """Send build(stan) with the journal on a live host of the group
+        (`preferred` first); a link found down before anything went out is
+        skipped for the next one."""
+        result = None
+        for gateway in self.group.candidates(preferred):
+            try:
+                msg = build(gateway.next_stan())
+            except LinkDown:            # every STAN in flight
+                continue
+            result = self._journalled_on(gateway, kind, msg, idem_key, payment_id)
+            if result['code'] != LINK_DOWN:
+                return result
+        if result is not None and len(self.group) == 1:
+            return result
+        return self._failed(LINK_DOWN, self.group.down_message())
+
+    def _journalled_on(self, gateway, kind, msg, idem_key, payment_id):
+        """Send a payment or reversal on `gateway` with its journal: written
+        before it goes out, updated with its outcome; an unknown outcome
+        queues a reversal on that host."""
         from appliance.roles.bank.journal import Duplicate, MALFORMED, CUT
-        journal = self.journal
+        journal = gateway.journal
         try:
             entry = journal.begin(kind, msg, idem_key, payment_id)
         except Duplicate as repeated:
@@ -252,45 +287,46 @@ class Teller:
             log.error('[web_%s] journal unavailable, %s not sent: %s', self.route_name,
                       kind, e)
             return self._failed(NOT_SENT, 'request not sent to %s: the journal is '
-                                          'unavailable' % self.host)
+                                          'unavailable' % gateway.name)
         try:
-            outcome = self.gateway.exchange(msg, self.timeout)
+            outcome = gateway.exchange(msg, self.timeout)
         except GreenletExit:
             # Cut by a stop: the outcome is unknown, the reversal must persist.
-            self._unknown(entry, CUT, msg, 'stopped while waiting for %s' % self.host)
+            self._unknown(gateway, entry, CUT, msg, 'stopped while waiting for %s'
+                          % gateway.name)
             raise
         if not outcome.answered:
-            code, message = self._not_answered(outcome)
+            code, message = self._not_answered(gateway, outcome)
             if outcome.unknown:     # journal states timeout and lost are the outcome's
-                return self._unknown(entry, outcome.kind, msg, message)
-            return self._unsent(entry, code, message)
+                return self._unknown(gateway, entry, outcome.kind, msg, message)
+            return self._unsent(journal, entry, code, message)
         answer = outcome.answer
         code = answer.get(39)
         if not (isinstance(code, str) and len(code) == 2) or answer.get(11) != msg.get(11):
-            return self._unknown(entry, MALFORMED, msg, 'malformed answer from %s (bit 39 '
-                                 '%r); the outcome is unknown' % (self.host, code))
+            return self._unknown(gateway, entry, MALFORMED, msg, 'malformed answer from %s '
+                                 '(bit 39 %r); the outcome is unknown' % (gateway.name, code))
         result = _result(answer)
         try:
             recorded = journal.answered(entry, code, result)
         except Exception as e:
             log.error('[web_%s] answer to journal entry %d not recorded: %s',
                       self.route_name, entry, e)
-            message = 'answered by %s but the answer could not be journalled' % self.host
-            self._owe_reversal(entry, msg, message)
+            message = 'answered by %s but the answer could not be journalled' % gateway.name
+            self._owe_reversal(journal, entry, msg, message)
             return self._failed(TIMED_OUT, message + '; it will be reversed')
         if not recorded:
-            return self._too_late(entry, msg)
+            return self._too_late(gateway, entry, msg)
         return result
 
-    def _too_late(self, entry, msg):
+    def _too_late(self, gateway, entry, msg):
         """The answer came after the entry left `sending`: the orphan sweep (or
         a stop) gave it up and queued its reversal, so it is not paid; the
         teller hears what the journal says."""
         from appliance.roles.bank.journal import UNRECORDED
-        message = 'answered by %s after journal entry %d was given up' % (self.host, entry)
+        message = 'answered by %s after journal entry %d was given up' % (gateway.name, entry)
         try:
-            saf = self.journal.unrecorded(entry, message, msg)   # 0 rows: its SAF entry
-            found = self.journal.saf_of(entry)
+            saf = gateway.journal.unrecorded(entry, message, msg)   # 0 rows: its SAF entry
+            found = gateway.journal.saf_of(entry)
         except Exception as e:
             log.error('[web_%s] journal entry %d: %s', self.route_name, entry, e)
             return self._failed(TIMED_OUT, '%s; reversal to be queued when the journal is '
@@ -303,36 +339,36 @@ class Teller:
         return self._failed(TIMED_OUT, '%s (%s); reversal queued (SAF entry %s)' % (
             message, state, saf))
 
-    def _owe_reversal(self, entry, msg, message):
+    def _owe_reversal(self, journal, entry, msg, message):
         """The teller is told the payment failed, so its reversal is owed:
         written down locally first (appliance.roles.bank.owed), then queued as soon as
         the journal takes it, by this greenlet or by the SAF sweep."""
         try:
-            self.journal.owed.add(entry, message, msg)
+            journal.owed.add(entry, message, msg)
         except OSError as e:
             log.error('[web_%s] journal entry %d: the owed reversal could not be written '
                       'to %s (%s); it is queued when the journal is back unless this '
-                      'process stops first', self.route_name, entry, self.journal.owed.path, e)
-        gevent.spawn(self._settle_owed)
+                      'process stops first', self.route_name, entry, journal.owed.path, e)
+        gevent.spawn(self._settle_owed, journal)
 
-    def _settle_owed(self):
+    def _settle_owed(self, journal):
         try:
-            self.journal.settle_owed()
+            journal.settle_owed()
         except Exception as e:
             log.warning('[web_%s] owed reversals not queued yet, the SAF sweep retries: %s',
                         self.route_name, e)
 
-    def _unsent(self, entry, code, message):
+    def _unsent(self, journal, entry, code, message):
         try:
-            self.journal.unsent(entry, message)
+            journal.unsent(entry, message)
         except Exception as e:
             log.error('[web_%s] journal entry %d not updated: %s', self.route_name,
                       entry, e)
         return self._failed(code, message)
 
-    def _unknown(self, entry, state, msg, message):
+    def _unknown(self, gateway, entry, state, msg, message):
         try:
-            saf = self.gateway.reverse_unknown(msg, state, entry=entry, message=message)
+            saf = gateway.reverse_unknown(msg, state, entry=entry, message=message)
         except Exception as e:
             log.error('[web_%s] journal entry %d not updated: %s', self.route_name,
                       entry, e)
