@@ -105,3 +105,37 @@ def test_two_nodes_on_one_sqlite_file_are_refused_and_a_crashed_node_restarts(tm
         assert again.stop() == 0, again.output()[-3000:]
     (row,) = node_row(db)
     assert row.stopped_at is not None                # a clean stop says so
+
+
+def get(port, path):
+    import urllib.request
+    with urllib.request.urlopen('http://127.0.0.1:%d%s' % (port, path), timeout=10) as r:
+        return r.read().decode()
+
+
+def test_the_status_page_and_metrics_show_this_node_and_the_others_with_their_heartbeats(
+        tmp_path):
+    import json
+    db = tmp_path / 'journal.db'
+    gone = open_database('sqlite:///%s' % db)
+    Heartbeat('bank-b', 'bank', 1, 5, clock=lambda: 1000.0).join(gone)   # long expired
+    gone.close()
+    admin = free_port()
+    (tmp_path / 'a.d').mkdir()
+    (tmp_path / 'a.d' / 'admin.ini').write_text('[admin]\nport = %d\n\n[node]\nid = bank-a\n'
+                                                % admin)
+    daemon = bank(tmp_path, 'a', db, 'bank-a')
+    try:
+        daemon.wait_for('status page .*%d|listen at .*:%d' % (admin, admin))
+        snap = json.loads(get(admin, '/status.json'))
+        metrics = get(admin, '/metrics')
+        page = get(admin, '/status')
+    finally:
+        assert daemon.stop() == 0, daemon.output()[-3000:]
+    assert snap['node']['id'] == 'bank-a'
+    (other,) = snap['node']['others']
+    assert (other['node'], other['state'], other['role']) == ('bank-b', 'expired', 'bank')
+    assert other['age'] > 1e9
+    assert 'iso8583d_node_info{node="bank-a"} 1' in metrics
+    assert 'iso8583d_node_heartbeat_age_seconds{node="bank-b",state="expired"}' in metrics
+    assert '<span>node bank-a</span>' in page and 'data-node="bank-b"' in page
