@@ -90,6 +90,10 @@ def test_two_surviving_nodes_take_over_a_dead_nodes_rows_and_send_each_reversal_
     counted = figures(db)
     assert counted['saf'] == {J.DONE: len(stans)}, counted
     assert taken_over(db) == SENDING + FORWARDED
+    with db.connection_context():
+        entries = list(J.JournalEntry.select().execute(db))
+    assert {(e.owner, e.state, e.message) for e in entries} == {
+        (DEAD, J.ORPHANED, 'taken over from node %s: still sending after 32 s' % DEAD)}
     lines = [line for bank in banks for line in bank.lines if ' takes over ' in line]
     taken = sum(int(line.split(' takes over ')[1].split()[0]) for line in lines)
     assert taken == SENDING + FORWARDED, lines
