@@ -66,11 +66,21 @@ class Heartbeat:
         an SQLite file where another node beat within expire_after."""
         if any(d is db for d in self.databases):
             return
-        create(db, (NodeRow,))
-        with db.connection_context(), db.write_transaction():
-            if isinstance(db, SqliteDatabase):
-                self._refuse_shared(db)
-            self._upsert(db, self.clock())
+        try:
+            try:
+                create(db, (NodeRow,))
+            except Exception:       # another node created it at the same moment
+                gevent.sleep(0.5)
+                create(db, (NodeRow,))
+            with db.connection_context(), db.write_transaction():
+                if isinstance(db, SqliteDatabase):
+                    self._refuse_shared(db)
+                self._upsert(db, self.clock())
+        except Fatal:
+            raise
+        except Exception as e:
+            raise Fatal('node %s: cannot write its heartbeat in %s: %s' % (
+                self.node, _name(db), ' '.join(str(e).split()))) from None
         self.databases.append(db)
 
     def _refuse_shared(self, db):
