@@ -202,6 +202,9 @@ def test_an_answer_after_the_orphan_sweep_is_not_reported_as_paid(bank, tmp_path
         'reversal queued (SAF entry 1)')}
 
 
+# PostgreSQL only: two nodes on one SQLite file are refused (test_heartbeat).
+@pytest.mark.parametrize('db_url', [pytest.param('postgresql', marks=pytest.mark.pg)],
+                         indirect=True)
 def test_another_nodes_orphan_sweep_leaves_a_payment_in_flight_alone(bank, tmp_path, db_url):
     paying = gevent.spawn(bank.teller, 'payment', invoice_id=INVOICE, amount=19536,
                           ntb=NTB, stan='000001')
@@ -236,8 +239,10 @@ def test_a_forwarded_payment_left_in_flight_by_a_killed_bank_is_reversed_at_the_
     assert (reversal[11], reversal[48], reversal[4]) == (stan, NTB, '000000019536')
 
 
+@pytest.mark.pg
 def test_a_second_bank_node_on_the_forwarder_database_leaves_the_first_ones_payment_alone(
-        tmp_path, db_url):
+        tmp_path, pg_schema_url):
+    db_url = pg_schema_url       # two nodes on one SQLite file are refused (test_heartbeat)
     first = Bank(tmp_path, db_url)
     aggregator = FakeAggregator(first.agratek)
     try:
