@@ -299,7 +299,7 @@ def test_a_payment_answered_without_bit_39_is_answered_91_and_reversed(bank):
 def test_a_payment_whose_answer_cannot_be_recorded_is_answered_91_and_reversed(bank):
     def failing(row, code):
         raise OSError('disk full')
-    bank.module._answered = failing
+    bank.module._record_answer = failing
     assert bank.module.handle(payment_request())[39] == '91'
     ((msg, reason),) = bank.journal.queued
     assert (reason, msg[11], msg[48]) == ('malformed', '500001', '0719062100')

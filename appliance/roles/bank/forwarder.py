@@ -324,7 +324,7 @@ class ForwarderModule(HostModule):
             if bit not in HOP_BITS:
                 reply[bit] = value
         try:
-            self._answered(row, code)
+            self._record_answer(row, code)
         except Exception as e:
             if not _is_payment(request):
                 log.error('[host_%s] cannot record the answer to STAN %s: %s',
@@ -424,7 +424,7 @@ class ForwarderModule(HostModule):
         for key, value in values.items():
             setattr(row, key, value)
 
-    def _answered(self, row, code):
+    def _record_answer(self, row, code):
         """Record the pemda's answer on a row still `sent`; raises when it is
         not: another node took it over meanwhile (this one looked dead) and
         queued its reversal, so the answer must not stand."""
