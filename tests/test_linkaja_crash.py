@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 import gevent
 import psycopg2
+import pytest
 
 from appliance.store.db import open_database
 from fixtures.daemon import Daemon, free_port
@@ -120,7 +121,10 @@ def test_a_linkaja_payment_in_flight_when_the_aggregator_is_killed_is_reversed_a
         payment[11], TRX_ID, '000000019536', INVOICE)
 
 
-def test_another_aggregator_node_leaves_a_linkaja_payment_in_flight_alone(tmp_path, db_url):
+@pytest.mark.pg
+def test_another_aggregator_node_leaves_a_linkaja_payment_in_flight_alone(
+        tmp_path, pg_schema_url):
+    db_url = pg_schema_url       # two nodes on one SQLite file are refused (test_heartbeat)
     first = Aggregator(tmp_path, db_url)
     paying, payment = first.paying(first.inquired())
     second = Aggregator(tmp_path / 'second', db_url, data='other-node')   # started

@@ -164,8 +164,13 @@ def main(argv=None):
         print('iso8583d: configuration error: %s' % e, file=sys.stderr)
         return EXIT_CONFIG
     os.makedirs(settings.data_dir, exist_ok=True)
-    from appliance.runtime.app import Appliance
-    appliance = Appliance(settings)
+    from appliance.runtime.app import Appliance, Fatal
+    try:
+        appliance = Appliance(settings)
+    except Fatal as e:
+        import logging
+        logging.getLogger('iso8583d').error('%s', e)
+        return EXIT_FATAL
     if args.initdb:
         return _initdb(appliance, settings, args.demo)
     return appliance.run()

@@ -133,6 +133,10 @@ def render():
         "`/metrics`: on `[web]`'s port when there is a `[web]` and `[admin]` sets no "
         'port, else on a server of their own. Loopback may always call them.\n\n'
         + table(config.ADMIN_KEYS),
+        '## `[node]`: this process as one of several nodes\n\nTwo bank processes may share '
+        'one PostgreSQL database; each writes its heartbeat there, and takes over the '
+        "unfinished rows of a node whose heartbeat expired (docs/operations.md, "
+        '"Nodes").\n\n' + table(config.NODE_KEYS),
         "## `[main]`: the seed's table-creation file\n\nThe section of the seed's "
         '`iso8583-pbb.ini`: `iso8583_bjb_pbb_initdb FILE` and `iso8583d --initdb FILE` '
         'create the tables of that biller at that `db_url` and nowhere else; a daemon does '

@@ -29,6 +29,7 @@ class ModuleContext:
     open_database: object = None      # open_database(url, init=None) -> Database
     resolve_url: object = None        # resolve_url(url) -> the URL as opened
     routes: tuple = ()                # the web routes on this host
+    nodes: object = None              # appliance.roles.bank.heartbeat.Heartbeat of this node
     # --initdb: id(database) -> (host name, demo loaded), shared by every
     # module so that billers sharing one database initialise it once.
     initialized: dict = field(default_factory=dict)

@@ -25,10 +25,24 @@ FILES_SPARE = 256     # databases, logs, and the links themselves
 ADMIN_WEB = dict(threads=4, max_body=4096, max_connections=64)
 
 
+def _heartbeat(settings):
+    """This process's node (appliance.roles.bank.heartbeat); Fatal when
+    ISO8583D_NODE is no node id."""
+    from appliance.roles.bank.heartbeat import Heartbeat
+    from appliance.roles.bank.node import node_id
+    try:
+        node = node_id(settings.data_dir, configured=settings.node.id)
+    except ValueError as e:
+        raise Fatal(str(e)) from None
+    return Heartbeat(node, settings.role, settings.node.heartbeat_interval,
+                     settings.node.expire_after)
+
+
 class Appliance:
     def __init__(self, settings):
         self.settings = settings
         self.hosts = {}
+        self.nodes = _heartbeat(settings)   # this node; beats once a module joins a database
         self.initialized = {}     # --initdb: id(database) -> (host name, demo loaded)
         for cfg in settings.hosts:
             host = Host(cfg)
@@ -57,7 +71,7 @@ class Appliance:
             data_dir=self.settings.data_dir, open_database=self.database,
             resolve_url=self.db_url,
             routes=tuple(r for r in self.settings.routes if r.host == cfg.name),
-            initialized=self.initialized)
+            initialized=self.initialized, nodes=self.nodes)
 
     def _wire(self):
         """Each host's Gateway from its link and what its started module
@@ -118,6 +132,7 @@ class Appliance:
         for host in self.hosts.values():
             host.module.start()
         self._wire()
+        self.nodes.start()
         if admin.enabled:
             from appliance.ops.status import Ops
             self.ops = Ops(self)
@@ -220,5 +235,6 @@ class Appliance:
             link.close('shutting down')
         for host in self.hosts.values():
             host.module.stop()
+        self.nodes.stop()
         for db in self.databases.values():
             db.close()

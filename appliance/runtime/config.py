@@ -10,6 +10,7 @@ Sections (the seed's format, kept so old files load unchanged):
   web_<name>            one HTTP route (JSON-RPC teller, LinkAja, ...)
   module_<dotted.name>  settings of a host module (e.g. the pemda biller)
   admin                 the status page and metrics (/status, /metrics)
+  node                  this process's node id and heartbeat (two nodes, one database)
   main                  the seed's table-creation file (iso8583-pbb.ini): module
                         and db_url of a biller; read by --initdb, not by the daemon
   loggers, handlers, formatters, logger_*, handler_*, formatter_*
@@ -29,6 +30,7 @@ from appliance.settings import types as t
 from appliance.settings.schema import REQUIRED, Schema, Setting
 from appliance.ops.status import OPS_PATHS
 from appliance.runtime import promises, registry as modules
+from appliance.roles.bank import node
 from appliance.errors import ConfigError  # noqa: F401
 
 DEFAULT_CONF_DIR = '/etc/iso8583d/conf.d'
@@ -108,6 +110,16 @@ ADMIN_KEYS = Schema(
             'besides loopback'),
 )
 
+NODE_KEYS = Schema(
+    Setting('id', node.configured, None, "this process's node id: it owns the rows the "
+            'process writes; another node takes them over once its heartbeat expired',
+            shown='ISO8583D_NODE, else <hostname>:<hash of the data directory>'),
+    Setting('heartbeat_interval', t.seconds, 5.0, 'how often the node writes its heartbeat '
+            'in each database that holds its rows'),
+    Setting('expire_after', t.seconds, 30.0, "a node whose heartbeat is this old is gone: "
+            "other nodes take over its unfinished rows (more than 2 x heartbeat_interval)"),
+)
+
 MAIN_KEYS = Schema(
     Setting('module', t.text, REQUIRED, "the biller module whose tables to create (the "
             "seed's opensipkd.iso8583.bjb.pbb.bogor_kota)"),
@@ -177,6 +189,14 @@ class AdminConfig:
 
 
 @dataclass(frozen=True)
+class NodeConfig:
+    """[node]: the node id (None: ISO8583D_NODE or the default) and heartbeats."""
+    id: str = None
+    heartbeat_interval: float = NODE_KEYS.default('heartbeat_interval')
+    expire_after: float = NODE_KEYS.default('expire_after')
+
+
+@dataclass(frozen=True)
 class MainConfig:
     """[main] of the seed's iso8583-pbb.ini: which biller's tables to create
     where (iso8583_bjb_pbb_initdb, iso8583d --initdb)."""
@@ -199,6 +219,7 @@ class Settings:
     values: MappingProxyType  # (section, key) -> raw value, for --print-config
     admin: object = AdminConfig()   # AdminConfig
     main: object = None             # MainConfig of a [main] section, or None
+    node: object = NodeConfig()     # NodeConfig
 
     def host(self, name):
         for host in self.hosts:
@@ -402,6 +423,20 @@ def _module_section(layers, section):
         raise ConfigError(e.message, layers.where(section, e.key), section, e.key) from None
 
 
+def _node(layers):
+    """[node], all defaults without one; expire_after must leave room for a
+    late beat or two, else a live node would be taken over."""
+    if 'node' not in layers.sections:
+        return NodeConfig()
+    cfg = NodeConfig(**_convert(layers, 'node', NODE_KEYS))
+    if cfg.expire_after <= 2 * cfg.heartbeat_interval:
+        raise ConfigError('expire_after (%g s) must be more than 2 x heartbeat_interval '
+                          '(%g s): a live node whose beat is late would be taken over'
+                          % (cfg.expire_after, cfg.heartbeat_interval),
+                          layers.where('node', 'expire_after'), 'node', 'expire_after')
+    return cfg
+
+
 def _main(layers):
     if 'main' not in layers.sections:
         return None
@@ -428,7 +463,7 @@ def _logging(layers):
 
 def _check_sections(layers):
     for section in layers.sections:
-        if section in ('web', 'main', 'admin') or section in _LOGGING_SECTIONS:
+        if section in ('web', 'main', 'admin', 'node') or section in _LOGGING_SECTIONS:
             continue
         if section.startswith(('host_', 'web_', 'module_') + _LOGGING_PREFIXES):
             if section.endswith('_'):
@@ -436,7 +471,7 @@ def _check_sections(layers):
                                   layers.where(section), section)
             continue
         raise ConfigError('unknown section (expected host_<name>, web, web_<name>, '
-                          'module_<name>, admin or logging sections)', layers.where(section),
+                          'module_<name>, admin, node or logging sections)', layers.where(section),
                           section)
 
 
@@ -499,7 +534,8 @@ def load(role, files, data_dir, presets=None):
         hosts=tuple(hosts.values()), web=web, routes=tuple(routes),
         module_sections=MappingProxyType(sections), logging=_logging(layers),
         origin=MappingProxyType(dict(layers.origin)),
-        values=MappingProxyType(values), admin=admin, main=_main(layers))
+        values=MappingProxyType(values), admin=admin, main=_main(layers),
+        node=_node(layers))
 
 
 # Route keys holding a credential of the route's own (teller API keys,

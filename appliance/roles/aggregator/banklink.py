@@ -59,7 +59,8 @@ class BankLink(HostModule):
         timeout = self.config.request_timeout
         owed = OwedReversals(os.path.join(self.context.data_dir,
                                           'reversals-owed-%s.jsonl' % self.config.name))
-        self.journal = Journal(db, self.config.name, owner=this_node(self.context), owed=owed)
+        self.journal = Journal(db, self.config.name, owner=this_node(self.context, db),
+                               owed=owed, nodes=self.context.nodes)
         self.saf = SafQueue(self.journal, self.context.link, SafSettings(
             max_attempts=defaults['saf_max_attempts'], max_age=defaults['saf_max_age'],
             retry_interval=defaults['saf_retry_interval'],

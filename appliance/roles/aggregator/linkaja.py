@@ -42,7 +42,7 @@ not 00 and a short reason in the last field:
 """
 import json
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import parse_qsl
 
 import bottle
@@ -172,6 +172,10 @@ def make_view(route, gateways, database=None, clock=datetime.now, open_database=
         from appliance.roles.aggregator.preset import SEED_REQUEST_BITS
         bits = SEED_REQUEST_BITS
     face = LinkAja(route, gateway, database, RequestBuilder(bits, clock=clock), clock)
+    journal = gateway.journal
+    if journal is not None and journal.nodes is not None:
+        journal.nodes.join(database)        # its rows' owner beats there too
+        journal.nodes.passes.append(face.take_over)
     face.settle_cut_payments()
     return View('LinkAja', ('GET', 'POST'), face.handle, authenticates=bool(face.credentials))
 
@@ -365,17 +369,20 @@ class LinkAja:
         self.gateway.reverse_row(self.kind, record, payment, state)
         return '; the payment is being reversed'
 
-    def _settle(self, record, state):
+    def _settle(self, record, state, taking_over=False):
         """Called by the journal in its transaction: mark payment `record`
         `state` if it is still unsettled (`sent`, or `answered` when recording
         that failed); True when it was, and its reversal is due. Also True
         when it reads `state` already: in a database of its own the mark may
-        have been committed while the journal's queueing failed (owed)."""
+        have been committed while the journal's queueing failed (owed).
+        Taking over a gone node's row, only `sent` is unsettled."""
+        unsettled = (SENT,) if taking_over else (SENT, ANSWERED, state)
+
         def mark():
             return LinkAjaTransaction.update(
                 state=state, response_code=UNAVAILABLE, updated_at=self.clock()).where(
                 (LinkAjaTransaction.id == record)
-                & LinkAjaTransaction.state.in_((SENT, ANSWERED, state))).execute(self.db) > 0
+                & LinkAjaTransaction.state.in_(unsettled)).execute(self.db) > 0
         if self.db is self.gateway.journal.db:
             return mark()
         with self.db.connection_context(), self.db.write_transaction():
@@ -384,20 +391,44 @@ class LinkAja:
     def settle_cut_payments(self):
         """Payments this node left `sent` (its previous run died before the
         answer): their outcome is unknown, so they are reversed like a
-        timeout. Another node's are its own to settle."""
+        timeout. Another node's are its own to settle until its heartbeat
+        expires (take_over)."""
         from appliance.roles.bank.node import owned_by
         if self.gateway.journal is None:
             return
         with self.db.connection_context():
             cut = list(LinkAjaTransaction.select().where(
-                (LinkAjaTransaction.trx_type == PAYMENT) & (LinkAjaTransaction.state == SENT)
-                & owned_by(LinkAjaTransaction.owner, self.node)).execute(self.db))
+                _unsettled() & owned_by(LinkAjaTransaction.owner, self.node)).execute(self.db))
         for row in cut:
             log.warning('[web_%s] payment of %s trx_id %s STAN %s was left without an '
                         'outcome by an earlier run: reversing it', self.route_name,
                         row.acc_no, row.trx_id, row.stan)
-            payment = self.builder.payment(row.acc_no, row.amount, row.ntb, row.stan)
-            self.gateway.reverse_row(self.kind, row.id, payment, CUT)
+            self.gateway.reverse_row(self.kind, row.id, self._payment_of(row), CUT)
+
+    def take_over(self):
+        """A pass of the heartbeat (appliance.roles.bank.heartbeat): payments
+        that a gone node left `sent` more than the route's timeout + 1 s ago
+        are reversed here, each taken by one node only."""
+        from appliance.roles.bank.heartbeat import takeover_line
+        from appliance.roles.bank.node import owned_by
+        journal = self.gateway.journal
+        before = self.clock() - timedelta(seconds=self.timeout + 1)
+        with self.db.connection_context():
+            rows = list(LinkAjaTransaction.select().where(
+                _unsettled() & ~owned_by(LinkAjaTransaction.owner, self.node)
+                & (LinkAjaTransaction.created_at < before)).limit(500).execute(self.db))
+        gone = journal.nodes.gone(self.db, {r.owner for r in rows})
+        for owner, age in sorted(gone.items()):
+            taken = sum(journal.take_over_row(self.kind, r.id, CUT, self._payment_of(r),
+                                              same_db=self.db is journal.db)
+                        for r in rows if r.owner == owner)
+            if taken:
+                log.warning(takeover_line('web_' + self.route_name, self.node, taken, owner,
+                                          age))
+
+    def _payment_of(self, row):
+        """The 0200 that went out for payment `row` (to reverse it)."""
+        return self.builder.payment(row.acc_no, row.amount, row.ntb, row.stan)
 
     # -- the records ------------------------------------------------------------
 
@@ -437,6 +468,11 @@ class LinkAja:
             if text is not None:
                 return text
         return ''
+
+
+def _unsettled():
+    """Payments left `sent`: their outcome is unknown."""
+    return (LinkAjaTransaction.trx_type == PAYMENT) & (LinkAjaTransaction.state == SENT)
 
 
 def answer_line(trx_type, code, name='', amount=None, ref='', ntp='', note=''):

@@ -37,12 +37,14 @@ Codes the forwarder answers itself (bit 39):
     76  a request this module does not forward (another processing code);
         an inquiry or reversal answered without bit 39
 
-One bank process per forwarder database: at start, payments a previous run
-left without an outcome are taken as cut short and reversed.
+Several bank processes (nodes, appliance.roles.bank.node) may share the
+forwarder database: at start, payments a previous run of this node left
+without an outcome are taken as cut short and reversed; another node's once
+its heartbeat expired (appliance.roles.bank.heartbeat), by one node only.
 """
 import functools
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from peewee import AutoField, CharField, DateTimeField, IntegerField, Model, TextField
 
@@ -152,7 +154,6 @@ class ForwarderModule(HostModule):
 
     def start(self):
         from appliance.roles.bank.node import this_node
-        self.node = this_node(self.context)
         try:
             self.db = self._database()
             create_tables(self.db)
@@ -160,6 +161,7 @@ class ForwarderModule(HostModule):
             from appliance.store.db import mask_url
             raise Fatal('[host_%s] cannot open the forwarder database %s: %s' % (
                 self.config.name, mask_url(self._option('db_url')), e)) from None
+        self.node = this_node(self.context, self.db)
 
     def connect(self, gateways):
         """The pemdas' gateways: check the routes, then reverse what a previous
@@ -179,6 +181,8 @@ class ForwarderModule(HostModule):
                             'is no [host_%s]; those requests are answered %s',
                             self.config.name, prefix, name, name, UNAVAILABLE)
         self._settle_cut_payments()
+        if self.context.nodes is not None:
+            self.context.nodes.passes.append(self._take_over)
 
     def initdb(self, demo):
         from appliance.store.db import mask_url
@@ -319,19 +323,22 @@ class ForwarderModule(HostModule):
         """Its rows' name in the journals' owed files (Journal.reverse_row)."""
         return 'forward_' + self.config.name
 
-    def _settle(self, journal, row_id, outcome):
+    def _settle(self, journal, row_id, outcome, taking_over=False):
         """Called by `journal` in its transaction: mark payment row `row_id`
         `outcome` if it is still unsettled (`sent`, or `answered` when
         recording that failed); True when it was, and its reversal is due.
         Also True when it reads `outcome` already: in a database of its own
         the mark may have been committed while the journal's queueing
-        failed (the reversal was owed)."""
+        failed (the reversal was owed). Taking over a gone node's row, only
+        `sent` is unsettled: another node may have marked it first."""
+        unsettled = (SENT,) if taking_over else (SENT, ANSWERED, outcome)
+
         def mark():
             return Forward.update(
                 outcome=outcome, reply_code=UNAVAILABLE, updated_at=self.clock()).where(
-                (Forward.id == row_id) & Forward.outcome.in_((SENT, ANSWERED, outcome))
+                (Forward.id == row_id) & Forward.outcome.in_(unsettled)
             ).execute(self.db) > 0
-        if self.db is journal.db:
+        if journal is not None and self.db is journal.db:
             return mark()
         with self.db.connection_context(), self.db.write_transaction():
             return mark()
@@ -382,21 +389,56 @@ class ForwarderModule(HostModule):
     def _settle_cut_payments(self):
         """Payments a previous run of this node left `sent` (it died before the
         answer): their outcome is unknown, so they are reversed like a
-        timeout. Another node's are its own to settle: it may be alive and
-        waiting for their answers."""
+        timeout. Another node's are its own to settle (it may be alive and
+        waiting for their answers) until its heartbeat expires: _take_over."""
         from appliance.roles.bank.node import owned_by
         with self.db.connection_context():
             rows = list(Forward.select().where(
-                (Forward.source == self.config.name) & (Forward.outcome == SENT)
-                & owned_by(Forward.owner, self.node)
-                & (Forward.mti == '0200') & (Forward.processing_code == PAYMENT)
-            ).execute(self.db))
+                self._unsettled() & owned_by(Forward.owner, self.node)).execute(self.db))
         for row in rows:
             log.warning('[host_%s] payment STAN %s of invoice %s to [host_%s] was left '
                         'without an outcome by an earlier run', self.config.name,
                         row.source_stan, row.invoice_id, row.target)
             self._queue_reversal(self.gateways.get(row.target), _loaded(row.request), CUT,
                                  row)
+
+    def _unsettled(self):
+        """Payments from this host left `sent`: their outcome is unknown."""
+        return ((Forward.source == self.config.name) & (Forward.outcome == SENT)
+                & (Forward.mti == '0200') & (Forward.processing_code == PAYMENT))
+
+    def _take_over(self):
+        """A pass of the heartbeat (appliance.roles.bank.heartbeat): payments
+        that a gone node left `sent` more than forward_timeout + 1 s ago (no
+        answer can reach the aggregator through it any more) are reversed
+        here, each taken by one node only."""
+        from appliance.roles.bank.heartbeat import takeover_line
+        from appliance.roles.bank.node import owned_by
+        before = self.clock() - timedelta(seconds=self._option('forward_timeout') + 1)
+        with self.db.connection_context():
+            rows = list(Forward.select().where(
+                self._unsettled() & ~owned_by(Forward.owner, self.node)
+                & (Forward.created_at < before)).limit(500).execute(self.db))
+        gone = self.context.nodes.gone(self.db, {r.owner for r in rows})
+        for owner, age in sorted(gone.items()):
+            taken = sum(self._take_over_row(r) for r in rows if r.owner == owner)
+            if taken:
+                log.warning(takeover_line('host_' + self.config.name, self.node, taken,
+                                          owner, age))
+
+    def _take_over_row(self, row):
+        """Reverse a gone node's payment row unless another node did; True
+        when this node did."""
+        gateway = self.gateways.get(row.target)
+        journal = gateway.journal if gateway is not None else None
+        payment = _loaded(row.request)
+        if journal is not None:
+            return journal.take_over_row(self.kind, row.id, CUT, payment,
+                                         same_db=journal.db is self.db)
+        if not self._settle(None, row.id, CUT, taking_over=True):
+            return False
+        self._queue_reversal(gateway, payment, CUT, row)     # a person must reverse it
+        return True
 
 
 def _amount(text):

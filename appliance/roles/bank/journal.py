@@ -37,6 +37,7 @@ from appliance.store.db import Prepared, has_returning, model_fields, param, quo
 from appliance.iso.mask import CARD_BITS
 from appliance.iso.message import Message, from_json as loaded, to_json as stored  # noqa: F401
 from appliance.store.schema import create
+from appliance.roles.bank.heartbeat import takeover_line
 from appliance.roles.bank.node import owned_by
 from appliance.roles.bank.owed import OwedReversals
 from appliance.errors import Duplicate  # noqa: F401
@@ -194,7 +195,7 @@ class _Statements:
 class Journal:
     """The journal and SAF queue of one host in one database."""
 
-    def __init__(self, db, host, owner=None, clock=time.time, owed=None):
+    def __init__(self, db, host, owner=None, clock=time.time, owed=None, nodes=None):
         # An entry answered 00 must not fall back to `sending` after a power
         # cut (it would be swept and reversed): SQLite commits with FULL.
         db.require_durable()
@@ -203,8 +204,13 @@ class Journal:
         self.owner = owner or new_owner()
         self.clock = clock
         self.owed = owed if owed is not None else OwedReversals()
+        # This node's heartbeat (appliance.roles.bank.heartbeat): which other
+        # nodes are gone, so that their stale entries are taken over. None:
+        # other nodes' entries are left alone.
+        self.nodes = nodes
         # Other tables whose rows owe reversals (reverse_row): kind ->
-        # settle(row id, reason), True when the row was still unsettled.
+        # settle(row id, reason, taking_over), True when the row was still
+        # unsettled (taking_over: only `sent` counts as unsettled).
         self.settlers = {}
         self._left_alone = set()     # other nodes' stale entries, logged once
         self._statements = None
@@ -324,14 +330,31 @@ class Journal:
             self.owed.add(key, reason, msg)
             return None
 
-    def _settle_row(self, key, row_id, reason, msg):
+    def _settle_row(self, key, row_id, reason, msg, taking_over=False):
         kind = key.partition(':')[0]
         now = self.clock()
         with self.db.connection_context(), self.db.write_transaction():
-            due = self.settlers[kind](row_id, reason)
+            due = self.settlers[kind](row_id, reason, taking_over)
             saf = self._enqueue(None, msg, reason, now) if due else None
         self.owed.settled(key)
         return saf
+
+    def take_over_row(self, kind, row_id, reason, msg, same_db):
+        """A row of another table (`kind`) that a gone node left without an
+        outcome: settlers[kind] marks it `reason` only while it is still
+        unsettled, so of two nodes taking it over one does, and that one
+        queues its reversal; True when this node did. `same_db`: the table is
+        in this database, so mark and reversal share one transaction (an
+        error leaves both undone, for the next pass). In a database of its
+        own the mark commits first; a reversal that then cannot be queued is
+        owed (reverse_row)."""
+        if same_db:
+            return self._settle_row('%s:%d' % (kind, row_id), row_id, reason, msg,
+                                    taking_over=True) is not None
+        if not self.settlers[kind](row_id, reason, True):
+            return False
+        self.reverse_row(kind, row_id, reason, msg)
+        return True
 
     def _set(self, entry_id, **values):
         values['updated_at'] = self.clock()
@@ -361,38 +384,58 @@ class Journal:
     # -- recovery -----------------------------------------------------------------
 
     def sweep(self, older_than):
-        """This node's entries still `sending` that were written more than
-        `older_than` seconds ago become `orphaned`, each with a reversal
-        queued; how many. Another node's are left alone: it may be alive and
-        waiting for their answers (appliance.roles.bank.node)."""
+        """Entries still `sending` that were written more than `older_than`
+        seconds ago become `orphaned`, each with a reversal queued; how many.
+        This node's always; another node's only once its heartbeat expired
+        (taken over: the entry keeps its owner, the reversal is this node's);
+        until then they are left alone: it may be alive and waiting for their
+        answers (appliance.roles.bank.node)."""
         now = self.clock()
+        before = now - older_than
+        message = 'still sending after %g s' % older_than
+        count = self._orphan(owned_by(JournalEntry.owner, self.owner), before, message, now)
+        others = self._stale_others(before)
+        gone = self.nodes.gone(self.db, {e.owner for e in others}) if self.nodes else {}
+        for owner, age in sorted(gone.items()):
+            taken = self._orphan(JournalEntry.owner == owner, before, 'taken over from node '
+                                 '%s: %s' % (owner, message), now)
+            if taken:
+                log.warning(takeover_line('host_' + self.host, self.owner, taken, owner, age))
+            count += taken
+        self._note_others(e for e in others if e.owner not in gone)
+        return count
+
+    def _orphan(self, whose, before, message, now):
+        """The stale `sending` entries of owners `whose` (a condition) become
+        `orphaned` with their reversals queued; how many. Each by a
+        conditional UPDATE: of two nodes sweeping, one takes it."""
         with self.db.connection_context():
             stale = list(JournalEntry.select(JournalEntry.id, JournalEntry.request).where(
                 (JournalEntry.host == self.host) & (JournalEntry.state == SENDING)
-                & owned_by(JournalEntry.owner, self.owner)
-                & (JournalEntry.created_at < now - older_than)).limit(500).execute(self.db))
+                & whose & (JournalEntry.created_at < before)).limit(500).execute(self.db))
         count = 0
         for entry in stale:
             with self.db.connection_context(), self.db.write_transaction():
                 changed = JournalEntry.update(
-                    state=ORPHANED, updated_at=now,
-                    message='still sending after %g s' % older_than).where(
+                    state=ORPHANED, updated_at=now, message=message).where(
                     (JournalEntry.id == entry.id) & (JournalEntry.state == SENDING)
                 ).execute(self.db)
                 if changed:
                     self._enqueue(entry.id, loaded(entry.request), ORPHANED, now)
                     count += 1
-        self._note_others(now - older_than)
         return count
 
-    def _note_others(self, before):
-        """Say once per entry that another node's stale entry is left to it."""
+    def _stale_others(self, before):
+        """Other nodes' entries still `sending` since before `before`."""
         with self.db.connection_context():
-            others = list(JournalEntry.select(JournalEntry.id, JournalEntry.owner).where(
+            return list(JournalEntry.select(JournalEntry.id, JournalEntry.owner).where(
                 (JournalEntry.host == self.host) & (JournalEntry.state == SENDING)
                 & ~owned_by(JournalEntry.owner, self.owner)
                 & (JournalEntry.created_at < before)).limit(500).execute(self.db))
-        for entry in others:
+
+    def _note_others(self, entries):
+        """Say once per entry that another node's stale entry is left to it."""
+        for entry in entries:
             if entry.id not in self._left_alone:
                 self._left_alone.add(entry.id)
                 log.info('[host_%s] journal entry %d of node %s is still sending: left to '

@@ -63,8 +63,8 @@ class PemdaPeer(HostModule):
                 self.config.name, mask_url(self._option('db_url')), e)) from None
         owed = OwedReversals(os.path.join(self.context.data_dir,
                                           'reversals-owed-%s.jsonl' % self.config.name))
-        self.journal = Journal(db, self.config.name, owner=this_node(self.context),
-                               owed=owed)
+        self.journal = Journal(db, self.config.name, owner=this_node(self.context, db),
+                               owed=owed, nodes=self.context.nodes)
         timeout = self.config.request_timeout
         settings = SafSettings(
             max_attempts=self._option('saf_max_attempts'),
