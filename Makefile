@@ -31,6 +31,16 @@ reliability: venv
 	ISO8583D_RELIABILITY_SCALE=$${ISO8583D_RELIABILITY_SCALE:-3} \
 	    $(PYTEST) -q tests/fault tests/test_saf.py tests/test_journal.py $(PYTEST_ARGS)
 
+# Two bank nodes on one PostgreSQL journal behind HAProxy (tests/ha), paid
+# through by iso8583d-client while a node is SIGKILLed, loses its pemda link,
+# or both are restarted in turn; then the table of figures per scenario.
+# Needs Debian's haproxy (installed when missing) and PostgreSQL; at most 6 min.
+.PHONY: ha-test
+ha-test: venv
+	@command -v haproxy >/dev/null || { apt-get install -y haproxy || \
+	    { apt-get update && apt-get install -y haproxy; }; }
+	timeout --kill-after=20 360 $(PYTEST) -q -p no:cacheprovider --basetemp=build/ha tests/ha $(PYTEST_ARGS)
+
 # docs/configuration.md, generated from the settings schema (a test fails
 # when it differs from what `iso8583d config-reference` prints).
 docs: venv
