@@ -112,10 +112,12 @@ def test_node_b_losing_its_pemda_link_leaves_haproxy_and_comes_back(cluster, inv
     b = cluster.nodes['B']
     cut_at = time.monotonic()
     cluster.link_b.down()                          # the network between pemda and B fails
-    down = cluster.seconds_until_down('B', cut_at)
-    load.wait_done(BATCH)                          # A alone serves the tellers
     mark = len(b.daemon.lines)
-    cluster.link_b.up()
+    try:
+        down = cluster.seconds_until_down('B', cut_at)
+        load.wait_done(BATCH)                      # A alone serves the tellers
+    finally:
+        cluster.link_b.up()                        # (the next scenario needs it)
     cluster.wait_signed_on(b, start=mark)
     until(lambda: cluster.server_status('B') == 'UP', 'HAProxy sees node B UP again', 20)
     load.wait_done(BATCH)
