@@ -124,7 +124,8 @@ $(BINARY): $(PYINSTALLER) $(BINARY_INPUTS)
 # build/deb/iso8583d_VERSION_ARCH.deb, staged in build/deb/root.
 deb: $(DEB)
 
-$(DEB): $(BINARY) build/mkdeb.py $(wildcard packaging/debian/*) $(wildcard conf.d/*.ini)
+$(DEB): $(BINARY) build/mkdeb.py $(wildcard packaging/debian/*) $(wildcard packaging/examples/*) \
+        $(wildcard conf.d/*.ini)
 	$(PY) build/mkdeb.py
 
 # No errors allowed; warnings and info are shown.

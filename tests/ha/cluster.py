@@ -77,34 +77,30 @@ reconnect_max = 0.5
 module = opensipkd.iso8583.bjb.pbb.bogor_kota
 """
 
-HAPROXY_CFG = """
-global
-    stats socket {socket} mode 600 level admin
-    log stdout format raw local0 info
+# The HAProxy example the package ships, run here with loopback addresses,
+# reserved ports and checks twice as often.
+HAPROXY_EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), 'packaging', 'examples', 'haproxy.cfg')
 
-defaults
-    mode http
-    log global
-    option httplog
-    timeout connect 1s
-    timeout client 30s
-    timeout server 30s
-    # Only a connection that failed is retried (HAProxy's default retry-on):
-    # a payment that reached a node is never sent twice by the balancer.
-    retries 3
-    option redispatch 1
 
-frontend teller
-    bind 127.0.0.1:{teller}
-    default_backend banks
-
-backend banks
-    balance roundrobin
-    option httpchk GET /status.json
-    http-check expect status 200
-    default-server inter {inter}ms fall 2 rise 2
-{servers}
-"""
+def haproxy_config(stats_socket, teller, servers):
+    """The shipped example for this run (`servers`: name -> (web, admin) ports);
+    an AssertionError when the example no longer has a line this needs."""
+    with open(HAPROXY_EXAMPLE) as f:
+        text = f.read()
+    lines = ''.join('    server %s 127.0.0.1:%d check port %d\n' % (name, web, admin)
+                    for name, (web, admin) in servers.items())
+    for old, new in (
+            ('    log /dev/log local0\n', '    log stdout format raw local0 info\n'),
+            ('/run/haproxy/admin.sock mode 660', '%s mode 600' % stats_socket),
+            ('    user haproxy\n    group haproxy\n    daemon\n', ''),
+            ('bind :7000', 'bind 127.0.0.1:%d' % teller),
+            ('inter 1s', 'inter %dms' % CHECK_INTER_MS),
+            ('    server node-a 10.0.0.11:7000 check port 7002\n'
+             '    server node-b 10.0.0.12:7000 check port 7002\n', lines)):
+        assert old in text, '%r is not in %s' % (old, HAPROXY_EXAMPLE)
+        text = text.replace(old, new)
+    return text
 
 
 class Node:
@@ -180,11 +176,9 @@ class Cluster:
 
     def start_haproxy(self):
         self.stats_socket = str(self.tmp / 'haproxy.sock')
-        servers = '\n'.join('    server %s 127.0.0.1:%d check port %d' % (
-            name, node.web, node.admin) for name, node in self.nodes.items())
         cfg = self.tmp / 'haproxy.cfg'
-        cfg.write_text(HAPROXY_CFG.format(socket=self.stats_socket, teller=self.teller,
-                                          inter=CHECK_INTER_MS, servers=servers))
+        cfg.write_text(haproxy_config(self.stats_socket, self.teller, {
+            name: (node.web, node.admin) for name, node in self.nodes.items()}))
         check = subprocess.run([haproxy_binary(), '-c', '-f', str(cfg)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         assert check.returncode == 0, check.stdout
@@ -237,7 +231,7 @@ class Cluster:
     # -- HAProxy -------------------------------------------------------------
 
     def stats(self):
-        """svname -> status ('UP', 'DOWN', 'UP 1/2', ...) of backend `banks`."""
+        """svname -> status ('UP', 'DOWN', 'UP 1/2', ...) of the nodes' backend."""
         with socket.socket(socket.AF_UNIX) as s:
             s.settimeout(5)
             s.connect(self.stats_socket)
@@ -250,7 +244,7 @@ class Cluster:
                 chunks.append(chunk)
         text = b''.join(chunks).decode().lstrip('# ')
         return {row['svname']: row['status'] for row in csv.DictReader(io.StringIO(text))
-                if row['pxname'] == 'banks'}
+                if row['pxname'] == 'iso8583d_banks'}
 
     def server_status(self, name):
         return self.stats().get(name)
