@@ -116,12 +116,13 @@ class Node:
             web=self.web, admin=self.admin, journal=journal_url))
         self.data = str(tmp / ('bank-%s-data' % name))
         self.daemon = None
-        self.runs = 0
+        self.runs = []              # every Daemon it ran, for their logs
 
     def start(self):
-        self.runs += 1
         self.daemon = Daemon(['--role', 'bank', '--conf-dir', str(self.conf),
-                              '--data-dir', self.data], name='bank-%s-%d' % (self.name, self.runs))
+                              '--data-dir', self.data],
+                             name='bank-%s-%d' % (self.name, len(self.runs) + 1))
+        self.runs.append(self.daemon)
         self.daemon.wait_for('Web server listen at .*:%d' % self.web)
 
     def owed(self):
@@ -221,12 +222,8 @@ class Cluster:
             daemon.kill()
 
     def daemons(self):
-        found = [self.haproxy, self.pemda] + [n.daemon for n in self.nodes.values()]
+        found = [self.haproxy, self.pemda] + [d for n in self.nodes.values() for d in n.runs]
         return [d for d in found if d is not None]
-
-    def logs(self):
-        return '\n\n'.join('== %s ==\n%s' % (d.name, d.output()[-4000:])
-                           for d in self.daemons())
 
     # -- HAProxy -------------------------------------------------------------
 
