@@ -235,10 +235,11 @@ class Exposition:
         return '\n'.join(self.lines) + '\n'
 
 
-def exposition(role, started, hosts, http, databases, money=()):
+def exposition(role, started, hosts, http, databases, money=(), node=None):
     """The /metrics text. `hosts`: Host objects (name, metrics, link, is_up);
     `http`: HttpMetrics; `databases`: [(name, up)]; `money`: today's rows of
-    the money view (appliance.ops.money)."""
+    the money view (appliance.ops.money); `node`: this node and the others
+    (appliance.ops.nodes)."""
     out = Exposition()
     out.family('iso8583d_build_info', 'gauge', 'Version and role of this process; always 1.',
                [((('version', __version__), ('role', role or '')), 1)])
@@ -297,6 +298,14 @@ def exposition(role, started, hosts, http, databases, money=()):
                '1 when SELECT 1 on the database succeeded (checked at most every few '
                'seconds).', [((('database', name),), 1 if up else 0)
                              for name, up in databases])
+    if node and node['id']:
+        out.family('iso8583d_node_info', 'gauge', "This process's node id; always 1.",
+                   [((('node', node['id']),), 1)])
+        out.family('iso8583d_node_heartbeat_age_seconds', 'gauge',
+                   'Seconds since another node in the databases of this one last beat; '
+                   'state alive, expired (its unfinished rows are taken over) or stopped.',
+                   [((('node', o['node']), ('state', o['state'])), o['age'])
+                    for o in node['others']])
     out.family('iso8583d_http_requests_total', 'counter',
                'HTTP requests answered, by route path ("other" for unknown paths) and '
                'status code.', [((('path', path), ('code', code)), n)

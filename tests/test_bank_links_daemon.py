@@ -236,8 +236,10 @@ def test_a_forwarded_payment_left_in_flight_by_a_killed_bank_is_reversed_at_the_
     assert (reversal[11], reversal[48], reversal[4]) == (stan, NTB, '000000019536')
 
 
+@pytest.mark.pg
 def test_a_second_bank_node_on_the_forwarder_database_leaves_the_first_ones_payment_alone(
-        tmp_path, db_url):
+        tmp_path, pg_schema_url):
+    db_url = pg_schema_url       # two nodes on one SQLite file are refused (test_heartbeat)
     first = Bank(tmp_path, db_url)
     aggregator = FakeAggregator(first.agratek)
     try:

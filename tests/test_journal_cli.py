@@ -39,13 +39,15 @@ def bank_conf(tmp_path, db_url):
     db = open_database(db_url)
     J.create_tables(db)
     clock = [1_700_000_000.0]
-    bogor = J.Journal(db, 'kota_bogor', clock=lambda: clock[0])
-    bekasi = J.Journal(db, 'kota_bekasi', clock=lambda: clock[0])
+    bogor = J.Journal(db, 'kota_bogor', owner='bank-a', clock=lambda: clock[0])
+    bekasi = J.Journal(db, 'kota_bekasi', owner='bank-a', clock=lambda: clock[0])
     paid = bogor.begin(J.PAYMENT, payment(INVOICE, 'NTB-PAID', '000101'), 'k|1')
     bogor.answered(paid, '00', {'code': 0})
     clock[0] += 60
     msg = payment(INVOICE, 'NTB-TIMEOUT', '000102')
-    bogor.unknown(bogor.begin(J.PAYMENT, msg, 'k|2'), J.TIMEOUT, 'no answer', msg)
+    saf = bogor.unknown(bogor.begin(J.PAYMENT, msg, 'k|2'), J.TIMEOUT, 'no answer', msg)
+    with db.connection_context():      # as node bank-b queues it when bank-a is gone
+        J.SafEntry.update(owner='bank-b').where(J.SafEntry.id == saf).execute(db)
     clock[0] += 60
     msg = payment(INVOICE, 'NTB-LOST', '000103')
     saf = bogor.unknown(bogor.begin(J.PAYMENT, msg, 'k|3'), J.LOST, 'closed', msg)
@@ -79,12 +81,15 @@ def test_every_entry_of_both_links_newest_first_with_its_reversal(bank_conf):
     assert list(rows) == ['NTB-FORWARDED', 'NTB-BEKASI', 'NTB-LOST', 'NTB-TIMEOUT',
                           'NTB-PAID']
     assert rows['NTB-PAID'].split()[7:11] == ['000101', '19536', 'answered', '00']
-    assert rows['NTB-TIMEOUT'].endswith('timeout     -   queued #1, 0 attempts')
-    assert rows['NTB-LOST'].endswith('lost        -   expired #2, 3 attempts, last 68')
+    assert rows['NTB-TIMEOUT'].endswith('timeout     -   bank-a            queued #1, 0 '
+                                        'attempts, taken over by node bank-b')
+    assert rows['NTB-LOST'].endswith('lost        -   bank-a            expired #2, 3 '
+                                     'attempts, last 68')
     assert ' kota_bekasi ' in rows['NTB-BEKASI']
     assert rows['NTB-FORWARDED'].split()[:1] + rows['NTB-FORWARDED'].split()[4:5] == [
         '-', 'forwarded']
-    assert rows['NTB-FORWARDED'].endswith('timeout     -   queued #3, 0 attempts')
+    assert rows['NTB-FORWARDED'].endswith('timeout     -   bank-a            queued #3, 0 '
+                                          'attempts')
 
 
 def test_the_reversals_to_settle_by_hand_are_those_expired(bank_conf):

@@ -28,7 +28,7 @@ STATES = (SENDING, ANSWERED, UNSENT, TIMEOUT, LOST, MALFORMED, CUT, ORPHANED, UN
 REVERSAL_STATES = (QUEUED, DONE, EXPIRED)
 COLUMNS = (('id', 6), ('time', 19), ('host', 12), ('kind', 8), ('invoice', 22),
            ('ntb', 14), ('stan', 6), ('amount', 12), ('state', 10), ('39', 2),
-           ('reversal', 0))
+           ('node', 16), ('reversal', 0))
 
 
 def parser():
@@ -77,8 +77,9 @@ def read(db, hosts, args):
              .select(JournalEntry.id, JournalEntry.created_at, JournalEntry.host,
                      JournalEntry.kind, JournalEntry.invoice_id, JournalEntry.ntb,
                      JournalEntry.stan, JournalEntry.amount, JournalEntry.state,
-                     JournalEntry.code, JournalEntry.message,
+                     JournalEntry.code, JournalEntry.message, JournalEntry.owner.alias('node'),
                      SafEntry.id.alias('reversal_id'), SafEntry.state.alias('reversal_state'),
+                     SafEntry.owner.alias('reversal_node'),
                      SafEntry.attempts.alias('reversal_attempts'),
                      SafEntry.last_code.alias('reversal_last_code'))
              .join(SafEntry, JOIN.LEFT_OUTER, on=(SafEntry.journal_id == JournalEntry.id))
@@ -104,7 +105,8 @@ def read_forwarded(db, hosts, args):
     return [{'id': None, 'created_at': e.created_at, 'host': e.host, 'kind': 'forwarded',
              'invoice_id': e.invoice_id, 'ntb': e.ntb, 'stan': e.stan,
              'amount': int(loaded(e.request).get(4) or 0), 'state': e.reason, 'code': '',
-             'message': '', 'reversal_id': e.id, 'reversal_state': e.state,
+             'message': '', 'node': e.owner, 'reversal_node': e.owner,
+             'reversal_id': e.id, 'reversal_state': e.state,
              'reversal_attempts': e.attempts, 'reversal_last_code': e.last_code}
             for e in entries]
 
@@ -134,6 +136,8 @@ def reversal_text(row):
                                      '' if attempts == 1 else 's')
     if row['reversal_last_code']:
         text += ', last %s' % row['reversal_last_code']
+    if row['reversal_node'] and row['reversal_node'] != row['node']:
+        text += ', taken over by node %s' % row['reversal_node']
     return text
 
 
@@ -142,7 +146,7 @@ def _cells(row):
     entry = '-' if row['id'] is None else str(row['id'])      # '-': forwarded
     return (entry, when, row['host'], row['kind'], row['invoice_id'], row['ntb'],
             row['stan'], str(row['amount']), row['state'], row['code'] or '-',
-            reversal_text(row))
+            row['node'] or '-', reversal_text(row))
 
 
 def _line(cells):

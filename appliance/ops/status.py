@@ -25,6 +25,7 @@ from appliance.metrics import (
 from appliance.http.server import json_response
 from appliance.ops.money import MoneyView, totals as money_totals
 from appliance.ops.health import serving
+from appliance.ops.nodes import NodesView
 
 log = logging.getLogger('iso8583d.status')
 
@@ -86,6 +87,7 @@ class Ops:
             admin.allowed_ip))
         self._probes = {}
         self.money = MoneyView()
+        self.nodes = NodesView(getattr(appliance, 'nodes', None))
 
     def views(self):
         return list(zip(OPS_PATHS, (self.page, self.json, self.metrics)))
@@ -132,6 +134,7 @@ class Ops:
             'http': [{'path': path, 'code': code, 'count': n}
                      for (path, code), n in sorted(self.http.requests.items())],
             'money': self.money.read(hosts),
+            'node': self.nodes.read(),
         }
 
     def serving(self):
@@ -155,7 +158,8 @@ class Ops:
         databases = [(p.name, p.up) for p in self.databases()]
         hosts = list(self.appliance.hosts.values())
         text = exposition(self.appliance.settings.role, self.started,
-                          hosts, self.http, databases, self.money.read(hosts)['rows'])
+                          hosts, self.http, databases, self.money.read(hosts)['rows'],
+                          self.nodes.read())
         return bottle.HTTPResponse(text, 200, Content_Type=CONTENT_TYPE,
                                    Cache_Control='no-store')
 
@@ -336,8 +340,9 @@ def render_page(snap):
         '<title>%s: %d/%d links up</title>' % (_e(title), up, len(snap['links'])),
         '<noscript><meta http-equiv="refresh" content="%d"></noscript>' % REFRESH_SECONDS,
         '<style>%s</style></head><body>' % _CSS,
-        '<header><h1>%s</h1><span>version %s</span><span>pid %d</span>'
-        '<span>up %s</span></header>' % (_e(title), _e(snap['version']), snap['pid'],
+        '<header><h1>%s</h1><span>version %s</span><span>node %s</span><span>pid %d</span>'
+        '<span>up %s</span></header>' % (_e(title), _e(snap['version']),
+                                         _e(snap['node']['id'] or '-'), snap['pid'],
                                          _ago(now - snap['started'])),
         '<p id="stale" hidden></p>',
         '<main data-refreshes="0">',
@@ -346,6 +351,7 @@ def render_page(snap):
         _money_section(snap['money']),
         _charts_section(snap['chart']),
         _databases_section(snap['databases'], now),
+        _nodes_section(snap['node']),
         '<p class="muted" id="updated">Updated %s; refreshes every %d s. The same data: '
         '<a href="status.json">status.json</a>, <a href="metrics">metrics</a>.</p>'
         % (_e(_clock(now)), REFRESH_SECONDS),
@@ -478,6 +484,29 @@ def _databases_section(databases, now):
         body = ('<table><thead><tr><th>Database</th><th>SELECT 1</th><th>Checked</th>'
                 '<th>Error</th></tr></thead><tbody>%s</tbody></table>' % ''.join(rows))
     return '<section id="databases"><h2>Databases</h2>%s</section>' % body
+
+
+_NODE_BADGES = {'alive': 'up', 'expired': 'down', 'stopped': 'unknown'}
+
+
+def _nodes_section(node):
+    """This node and the others in its databases (appliance.roles.bank.heartbeat)."""
+    if node['id'] is None:
+        return ''
+    if not node['others']:
+        body = '<p class="muted">No other node in the databases of this one.</p>'
+    else:
+        rows = ['<tr data-node="%s"><td>%s</td><td>%s</td><td>%s</td><td class="num">%d</td>'
+                '<td>%s ago</td><td><span class="badge %s">%s</span></td></tr>' % (
+                    _e(o['node']), _e(o['node']), _e(o['role']), _e(o['hostname']), o['pid'],
+                    _ago(o['age']), _NODE_BADGES[o['state']], o['state'])
+                for o in node['others']]
+        body = ('<table><thead><tr><th>Node</th><th>Role</th><th>Host</th><th class="num">PID'
+                '</th><th>Last heartbeat</th><th>State</th></tr></thead><tbody>%s</tbody>'
+                '</table>' % ''.join(rows))
+    return ('<section id="nodes"><h2>Nodes</h2><p>This node: <b>%s</b> (heartbeat every '
+            '%g s; another node is taken over after %g s without one)</p>%s</section>' % (
+                _e(node['id']), node['heartbeat_interval'], node['expire_after'], body))
 
 
 def _charts_section(chart):

@@ -56,6 +56,19 @@ module = iso8583_web.scripts.views.jsonrpc
 """
 
 
+# The pemda's link to another bank node (Chain.another_node).
+PEMDA_LINK = """
+[host_{name}]
+ip = 127.0.0.1
+port = {port}
+listen = false
+streamer = bjb_with_suffix
+timeout = 60
+reconnect_max = 0.5
+module = opensipkd.iso8583.bjb.pbb.bogor_kota
+"""
+
+
 # An aggregator's link to the bank (the forwarder), when a Chain has one: it
 # sorts before bank.ini, as the seed's bank-agratek.ini before test-bank.ini.
 FORWARDER_INI = """
@@ -77,7 +90,7 @@ class Chain:
     that invoice prefix (its port: .agratek) into the journal's database."""
 
     def __init__(self, tmp_path, kind, pemda_url=None, bank_url=None, pemda_admin=False,
-                 forwarder_prefix=None):
+                 forwarder_prefix=None, bank_dropin=None):
         self.kind = kind
         self.tmp = tmp_path
         self.iso, self.web = free_port(), free_port()
@@ -98,6 +111,10 @@ class Chain:
         (bank_conf / 'bank.ini').write_text(BANK_INI.format(
             iso=self.iso, web=self.web, bank_db=self.bank_db,
             request_timeout=REQUEST_TIMEOUT))
+        # More of the bank's settings ([node], ...): a drop-in read after bank.ini.
+        self.bank_dropin = bank_dropin
+        if bank_dropin:
+            (bank_conf / 'node.ini').write_text(bank_dropin)
         self.agratek = None
         self.forwarder_prefix = forwarder_prefix
         if forwarder_prefix:
@@ -150,6 +167,28 @@ class Chain:
         daemon.wait_for('Web server listen at')
         return daemon
 
+    def another_node(self, name):
+        """Another bank process on the same journal database with ports and a
+        data directory of its own, and a link of the pemda to it (the pemda
+        is restarted with it): (its Daemon, its teller's port)."""
+        conf = self.tmp / (name + '.d')
+        conf.mkdir()
+        iso, web = free_port(), free_port()
+        (conf / 'bank.ini').write_text(BANK_INI.format(
+            iso=iso, web=web, bank_db=resolve_db_url(self.bank_db, self.bank_data),
+            request_timeout=REQUEST_TIMEOUT))
+        if self.bank_dropin:
+            (conf / 'node.ini').write_text(self.bank_dropin)
+        daemon = Daemon(['--role', 'bank', '--conf-dir', str(conf), '--data-dir',
+                         str(self.tmp / (name + '-data'))], name=name)
+        daemon.wait_for('Web server listen at .*:%d' % web)
+        (self.tmp / 'pemda.d' / ('link-%s.ini' % name)).write_text(PEMDA_LINK.format(
+            name=name, port=iso))
+        assert self.pemda.stop(timeout=30) == 0
+        self.start_pemda()
+        daemon.wait_for(r'Encode MTI 0810 Data \{.*70: .001.\}')
+        return daemon, web
+
     def wait_signed_on(self, mark=0, timeout=30):
         self.bank.wait_for(r'Encode MTI 0810 Data \{.*70: .001.\}', start=mark,
                            timeout=timeout)
@@ -168,18 +207,7 @@ class Chain:
     def rpc(self, method, params, timeout=30):
         """The JSON-RPC result, or {'code': 'http', 'message': ...} when the
         bank could not be reached or dropped the call."""
-        body = json.dumps({'jsonrpc': '2.0', 'id': 1, 'method': method,
-                           'params': [params]})
-        conn = http.client.HTTPConnection('127.0.0.1', self.web, timeout=timeout)
-        try:
-            conn.request('POST', self.url_path, body,
-                         {'Content-Type': 'application/json'})
-            reply = conn.getresponse()
-            return json.loads(reply.read())['result']
-        except (OSError, http.client.HTTPException, ValueError, KeyError) as e:
-            return {'code': 'http', 'message': repr(e)}
-        finally:
-            conn.close()
+        return rpc(self.web, self.url_path, method, params, timeout)
 
     def invoices(self, count):
         code, out = run_cli(['invoices'] + self.pemda_args + ['--limit', str(count)])
@@ -221,6 +249,22 @@ def live_payments(pemda_db, invoice_ids):
                 key_matches(PembayaranSppt, key)
                 & (PembayaranSppt.jml_sppt_yg_dibayar > 0)).count(pemda_db)
     return counts
+
+
+def rpc(port, path, method, params, timeout=30):
+    """A teller's JSON-RPC call to the bank on `port`: its result, or
+    {'code': 'http', 'message': ...} when the bank could not be reached or
+    dropped the call."""
+    body = json.dumps({'jsonrpc': '2.0', 'id': 1, 'method': method, 'params': [params]})
+    conn = http.client.HTTPConnection('127.0.0.1', port, timeout=timeout)
+    try:
+        conn.request('POST', path, body, {'Content-Type': 'application/json'})
+        reply = conn.getresponse()
+        return json.loads(reply.read())['result']
+    except (OSError, http.client.HTTPException, ValueError, KeyError) as e:
+        return {'code': 'http', 'message': repr(e)}
+    finally:
+        conn.close()
 
 
 class Stress:

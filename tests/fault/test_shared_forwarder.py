@@ -7,11 +7,15 @@ import os
 import signal
 
 import gevent
+import pytest
 
 from harness import SCALE, check
 from test_forged import Forwarded, chain  # noqa: F401  (chain: the forwarding chain fixture)
 
 
+# PostgreSQL only: two nodes on one SQLite file are refused (test_heartbeat).
+@pytest.mark.parametrize('chain', [pytest.param('postgresql', marks=pytest.mark.pg)],
+                         indirect=True)
 def test_a_bank_process_restarted_on_a_shared_forwarder_database_leaves_the_others_payments_alone(
         chain):
     invoices = chain.invoices(max(8, int(12 * SCALE)))

@@ -18,14 +18,13 @@ import subprocess
 import time
 
 import gevent
-from peewee import JOIN, fn
 
 from appliance.roles.bank.journal import QUEUED, SENDING, JournalEntry, SafEntry
 from appliance.roles.bank.owed import OwedReversals
 from appliance.store.db import open_database
 from fault.harness import TcpProxy, live_payments
 from fixtures.daemon import Daemon, free_port, run_cli, seed_config
-from fixtures.journal_figures import figures
+from fixtures.journal_figures import figures, taken_over
 from fixtures.waiting import until
 
 NODES = ('A', 'B')
@@ -272,12 +271,7 @@ class Cluster:
             return query.count(self.journal_db)
 
     def taken_over(self):
-        """Reversals queued by another node than the one that sent the payment:
-        those a surviving node took over."""
-        with self.journal_db.connection_context():
-            return (SafEntry.select(fn.COUNT(SafEntry.id))
-                    .join(JournalEntry, JOIN.INNER, on=(SafEntry.journal_id == JournalEntry.id))
-                    .where(SafEntry.owner != JournalEntry.owner).scalar(self.journal_db))
+        return taken_over(self.journal_db)
 
     def pending(self):
         with self.journal_db.connection_context():

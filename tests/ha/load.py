@@ -6,16 +6,17 @@ request) or heard "still in progress" (94) asks again with the same invoice,
 amount and NTB, as tellers are told to (docs/operations.md): the journal the
 nodes share answers without sending the payment twice.
 """
-import http.client
 import json
 import subprocess
 import sys
 import time
+from urllib.parse import urlsplit
 
 import gevent
 from gevent.event import Event
 
 from appliance.client.jsonrpc import data_of
+from fault.harness import rpc
 
 ASK_AGAIN_FOR = 60            # s a teller keeps asking about one payment
 IN_PROGRESS = 94
@@ -77,16 +78,15 @@ class Load:
     def ask_again(self, params):
         """The payment's JSON-RPC answer once it is known (not 94, not a
         dropped connection)."""
+        url = urlsplit(self.url)
         deadline = time.monotonic() + ASK_AGAIN_FOR
         while True:
             self.repeats += 1
-            answer = post(self.url, {'jsonrpc': '2.0', 'id': 1, 'method': 'payment',
-                                     'params': [params]})
-            code = (answer or {}).get('result', {}).get('code')
-            if answer is not None and code != IN_PROGRESS:
-                return answer
+            result = rpc(url.port, url.path, 'payment', params)
+            if result.get('code') not in ('http', IN_PROGRESS):
+                return {'result': result}
             assert time.monotonic() < deadline, 'payment %r still unknown after %d s: %r' % (
-                params, ASK_AGAIN_FOR, answer)
+                params, ASK_AGAIN_FOR, result)
             gevent.sleep(0.25)
 
     def wait_done(self, count, timeout=120):
@@ -106,19 +106,3 @@ class Load:
         for greenlet in self.greenlets:
             greenlet.get(timeout=timeout)
         assert set(self.outcomes) == set(self.invoices), 'payments without an outcome'
-
-
-def post(url, body):
-    """The JSON answer of a POST, or None when there was none."""
-    host, _, rest = url.partition('//')[2].partition(':')
-    port, path = rest.split('/', 1)
-    conn = http.client.HTTPConnection(host, int(port), timeout=30)
-    try:
-        conn.request('POST', '/' + path, json.dumps(body), {'Content-Type': 'application/json'})
-        reply = conn.getresponse()
-        text = reply.read()
-        return json.loads(text) if reply.status == 200 else None
-    except (OSError, http.client.HTTPException, ValueError):
-        return None
-    finally:
-        conn.close()
