@@ -116,6 +116,7 @@ class Node:
         self.data = str(tmp / ('bank-%s-data' % name))
         self.daemon = None
         self.runs = []              # every Daemon it ran, for their logs
+        self.stop_seconds = []      # how long each SIGTERM took
 
     def start(self):
         self.daemon = Daemon(['--role', 'bank', '--conf-dir', str(self.conf),
@@ -194,7 +195,9 @@ class Cluster:
         mark = time.monotonic()
         node.daemon.proc.send_signal(sig)
         down = self.seconds_until_down(name, mark)      # while it drains
-        code = node.daemon.stop(sig)
+        until(lambda: node.daemon.proc.poll() is not None, 'node %s stopped' % name, 30, 0.05)
+        node.stop_seconds.append(time.monotonic() - mark)
+        code = node.daemon.stop()
         assert code == (0 if sig == signal.SIGTERM else -sig), node.daemon.output()[-3000:]
         node.start()
         self.wait_signed_on(node)
