@@ -22,7 +22,8 @@ import gevent
 from appliance.roles.bank.journal import QUEUED, SENDING, JournalEntry, SafEntry
 from appliance.roles.bank.owed import OwedReversals
 from appliance.store.db import open_database
-from fault.harness import TcpProxy, live_payments
+from fault.harness import (BANK_INI, PEMDA_LINK, REQUEST_TIMEOUT, TcpProxy,
+                           live_payments)
 from fixtures.daemon import Daemon, free_port, run_cli, seed_config
 from fixtures.journal_figures import figures, taken_over
 from fixtures.waiting import until
@@ -32,49 +33,17 @@ HEARTBEAT = 1          # s: [node] heartbeat_interval
 EXPIRE_AFTER = 4       # s: [node] expire_after; a SIGKILLed node's rows are taken after it
 CHECK_INTER_MS = 500   # HAProxy's health check interval; 2 failures mark a node DOWN
 
-BANK_INI = """
+# A node: the fault harness's bank (the teller route to kota_bogor, its
+# journal and SAF settings) with its node id and an admin port of its own.
+NODE_INI = """
 [node]
 id = {node}
-heartbeat_interval = {heartbeat}
-expire_after = {expire_after}
-
-[host_kota_bogor]
-ip = 127.0.0.1
-port = {iso}
-listen = true
-streamer = bjb_with_suffix
-module = opensipkd.iso8583.bjb.pbb.test
-timeout = 60
-request_timeout = 2
-db_url = {journal}
-saf_retry_interval = 0.5
-saf_retry_max = 2
-saf_orphan_after = 6
-
-[web]
-port = {web}
-threads = 50
-
-[web_teller]
-route_path = /rpc
-host = kota_bogor
-module = iso8583_web.scripts.views.jsonrpc
+heartbeat_interval = %d
+expire_after = %d
 
 [admin]
 port = {admin}
-"""
-
-# The pemda's second link, to node B (the seed file's [host_bjb] goes to A).
-PEMDA_TO_B = """
-[host_bjb_node_b]
-ip = 127.0.0.1
-port = {port}
-listen = false
-streamer = bjb_with_suffix
-timeout = 60
-reconnect_max = 0.5
-module = opensipkd.iso8583.bjb.pbb.bogor_kota
-"""
+""" % (HEARTBEAT, EXPIRE_AFTER)
 
 # The HAProxy example the package ships, run here with loopback addresses,
 # reserved ports and checks twice as often.
@@ -111,8 +80,8 @@ class Node:
         self.conf = tmp / ('bank-%s.d' % name)
         self.conf.mkdir()
         (self.conf / 'bank.ini').write_text(BANK_INI.format(
-            node=name, heartbeat=HEARTBEAT, expire_after=EXPIRE_AFTER, iso=self.iso,
-            web=self.web, admin=self.admin, journal=journal_url))
+            iso=self.iso, web=self.web, bank_db=journal_url, request_timeout=REQUEST_TIMEOUT))
+        (self.conf / 'node.ini').write_text(NODE_INI.format(node=name, admin=self.admin))
         self.data = str(tmp / ('bank-%s-data' % name))
         self.daemon = None
         self.runs = []              # every Daemon it ran, for their logs
@@ -146,7 +115,8 @@ class Cluster:
             ('port = 10002', 'port = %d' % a.iso),
             ('timeout = 60', 'timeout = 60\nreconnect_max = 0.5'),
             ('postgresql://user:pass@localhost/db', pemda_url)])
-        (pemda_conf / 'node-b.ini').write_text(PEMDA_TO_B.format(port=self.link_b.port))
+        (pemda_conf / 'node-b.ini').write_text(PEMDA_LINK.format(name='bjb_node_b',
+                                                                 port=self.link_b.port))
         (pemda_conf / 'admin.ini').write_text('[admin]\nport = %d\n' % free_port())
         self.pemda_args = ['--role', 'pemda', '--conf-dir', str(pemda_conf),
                            '--data-dir', str(tmp / 'pemda-data')]
