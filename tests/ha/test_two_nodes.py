@@ -60,12 +60,25 @@ def paying(cluster, invoices, count=PER_SCENARIO):
 
 
 @contextlib.contextmanager
-def frozen(daemon):
-    os.kill(daemon.proc.pid, signal.SIGSTOP)
+def pemda_holding_a_payment_of(cluster, node, tries=100):
+    """The pemda stopped (SIGSTOP) while `node` has a payment on its way, so
+    that a fault in the block meets it; the pemda then goes on (SIGCONT) and
+    reads what was sent to it meanwhile."""
+    pid = cluster.pemda.proc.pid
+    for _ in range(tries):
+        until(lambda: cluster.unfinished(node), 'a payment in flight on node %s' % node,
+              30, 0.001)
+        os.kill(pid, signal.SIGSTOP)
+        if cluster.unfinished(node):     # still unanswered: now it cannot be
+            break
+        os.kill(pid, signal.SIGCONT)
+    else:
+        raise AssertionError('node %s had no payment in flight when the pemda stopped, '
+                             '%d times' % (node, tries))
     try:
         yield
     finally:
-        os.kill(daemon.proc.pid, signal.SIGCONT)
+        os.kill(pid, signal.SIGCONT)
 
 
 def finish(cluster, load, before, scenario, down_seconds, taken_over, faults=1):
@@ -81,14 +94,11 @@ def test_sigkill_of_node_a_mid_run_b_serves_and_takes_over_its_payments(cluster,
     load.wait_done(BATCH)
     taken_before = cluster.taken_over()
     a = cluster.nodes['A']
-    # The kill must meet payments on their way: once A has one in flight, the
-    # pemda is held (SIGSTOP) so that it cannot answer before the kill; it
-    # then reads (and books) what A sent last.
-    until(lambda: cluster.unfinished('A'), 'a payment in flight on node A', 30, 0.001)
-    with frozen(cluster.pemda):
+    with pemda_holding_a_payment_of(cluster, 'A'):
         killed_at = time.monotonic()
         a.daemon.stop(signal.SIGKILL)
     unfinished = cluster.unfinished('A')          # A's payments whose outcome died with it
+    assert unfinished
     down = cluster.seconds_until_down('A', killed_at)
     load.wait_done(BATCH)                          # B alone serves the tellers
     b = cluster.nodes['B'].daemon
