@@ -193,6 +193,13 @@ class Cluster:
         for daemon in self.daemons():
             daemon.kill()
 
+    def save_logs(self, where):
+        """Each daemon's output in a file of directory `where`; `where`."""
+        where.mkdir(exist_ok=True)
+        for daemon in self.daemons():
+            (where / (daemon.name + '.log')).write_text(daemon.output() + '\n')
+        return where
+
     def daemons(self):
         found = [self.haproxy, self.pemda] + [d for n in self.nodes.values() for d in n.runs]
         return [d for d in found if d is not None]

@@ -1,7 +1,5 @@
 """make ha-test: two bank nodes behind HAProxy (tests/ha/cluster.py). Prints
 one line of figures per scenario at the end, failed or not."""
-import signal
-
 from fault.harness import REPORT
 
 # (title, width, key of the report row, format); the scenario is left-aligned.
@@ -10,14 +8,6 @@ COLUMNS = (('scenario', 34, 'scenario', 's'), ('payments', 8, 'transactions', 'd
            ('doubled', 7, 'doubled', 'd'), ('taken over', 10, 'taken_over', 'd'),
            ('s until DOWN', 12, 'down_seconds', 's'), ('drain s', 7, 'drain_seconds', '.1f'),
            ('asked again', 11, 'teller_repeats', 'd'))
-
-
-def pytest_configure(config):
-    # `timeout` (the Makefile's bound) sends SIGTERM: end as on Ctrl-C, so the
-    # fixtures' teardown stops every daemon and HAProxy.
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt('SIGTERM')
-    signal.signal(signal.SIGTERM, interrupt)
 
 
 def _line(values):
@@ -39,3 +29,5 @@ def pytest_terminal_summary(terminalreporter):
         if r['failure_codes']:
             write('%s: failed payments by teller code: %s' % (r['scenario'], ', '.join(
                 '%s x %d' % item for item in sorted(r['failure_codes'].items()))))
+        if r['notes']:
+            write('%s: %s' % (r['scenario'], r['notes']))

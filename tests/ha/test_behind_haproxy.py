@@ -23,24 +23,30 @@ BATCH = 40               # payments per iso8583d-client run
 PER_SCENARIO = 2000      # invoices a scenario may pay (it stops when done)
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt('SIGTERM')
+
+
 @pytest.fixture(scope='module')
 def cluster(pg_url, tmp_path_factory):
     tmp = tmp_path_factory.mktemp('ha')
-    with pg_schema(pg_url, 'ha_pemda') as pemda_url, \
-            pg_schema(pg_url, 'ha_journal') as journal_url:
-        found = Cluster(tmp, pemda_url, journal_url)
-        try:
-            found.start()
-            yield found
-            codes = found.stop()
-            assert set(codes.values()) <= {0}, 'exit codes: %s' % codes
-        finally:
-            found.kill()
-            logs = tmp / 'logs'
-            logs.mkdir(exist_ok=True)
-            for daemon in found.daemons():
-                (logs / (daemon.name + '.log')).write_text(daemon.output() + '\n')
-            print('daemon logs: %s' % logs)
+    # `timeout` (the Makefile's bound) sends SIGTERM: end as on Ctrl-C, so
+    # that this teardown still stops every daemon and HAProxy.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with pg_schema(pg_url, 'ha_pemda') as pemda_url, \
+                pg_schema(pg_url, 'ha_journal') as journal_url:
+            found = Cluster(tmp, pemda_url, journal_url)
+            try:
+                found.start()
+                yield found
+                codes = found.stop()
+                assert set(codes.values()) <= {0}, 'exit codes: %s' % codes
+            finally:
+                found.kill()
+                print('daemon logs: %s' % found.save_logs(tmp / 'logs'))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.fixture(scope='module')
@@ -56,7 +62,7 @@ def paying(cluster, invoices, count=PER_SCENARIO):
     chosen = [next(invoices) for _ in range(count)]
     before = cluster.live_payments(chosen)
     assert not any(before.values())
-    return Load(cluster.url, chosen, cluster.tmp).start(), before
+    return Load(cluster.url, chosen, cluster.tmp, batch=BATCH).start(), before
 
 
 @contextlib.contextmanager
@@ -81,12 +87,12 @@ def pemda_holding_a_payment_of(cluster, node, tries=100):
         os.kill(pid, signal.SIGCONT)
 
 
-def finish(cluster, load, before, scenario, down_seconds, taken_over, faults=1):
+def finish(cluster, load, before, scenario, down_seconds, taken_over, faults=1, notes=''):
     """Stop the load, wait for the queues to drain, compare with the pemda."""
     load.stop()
     drain = cluster.wait_drained()
     return check(cluster, load, before, scenario, faults, drain,
-                 taken_over=taken_over, down_seconds=down_seconds)
+                 taken_over=taken_over, down_seconds=down_seconds, notes=notes)
 
 
 def test_sigkill_of_node_a_mid_run_b_serves_and_takes_over_its_payments(cluster, invoices):
@@ -146,4 +152,6 @@ def test_restarting_both_nodes_in_turn_under_load_loses_nothing(cluster, invoice
         load.wait_done(BATCH)
     taken = cluster.taken_over() - taken_before
     finish(cluster, load, before, 'SIGTERM + start A, then B', '/'.join(
-        '%.1f' % d for d in downs), taken, faults=2)
+        '%.1f' % d for d in downs), taken, faults=2,
+        notes='SIGTERM to exit: %s s' % '/'.join(
+            '%.1f' % cluster.nodes[n].stop_seconds[-1] for n in ('A', 'B')))
