@@ -202,6 +202,9 @@ def test_an_answer_after_the_orphan_sweep_is_not_reported_as_paid(bank, tmp_path
         'reversal queued (SAF entry 1)')}
 
 
+# PostgreSQL only: two nodes on one SQLite file are refused (test_heartbeat).
+@pytest.mark.parametrize('db_url', [pytest.param('postgresql', marks=pytest.mark.pg)],
+                         indirect=True)
 def test_another_nodes_orphan_sweep_leaves_a_payment_in_flight_alone(bank, tmp_path, db_url):
     paying = gevent.spawn(bank.teller, 'payment', invoice_id=INVOICE, amount=19536,
                           ntb=NTB, stan='000001')

@@ -90,9 +90,9 @@ class FakeJournal(Journal):
         super().__init__(db, 'kota_bogor', owner='test:node')
         self.queued = []
 
-    def _enqueue(self, journal_id, msg, reason, now):
+    def _enqueue(self, journal_id, msg, reason, now, note=''):
         self.queued.append((msg, reason))
-        return super()._enqueue(journal_id, msg, reason, now)
+        return super()._enqueue(journal_id, msg, reason, now, note)
 
 
 class Bank:
@@ -297,16 +297,27 @@ def test_a_payment_answered_without_bit_39_is_answered_91_and_reversed(bank):
 
 
 def test_a_payment_whose_answer_cannot_be_recorded_is_answered_91_and_reversed(bank):
-    update = bank.module._update
-
-    def failing(row, **values):
-        if values.get('outcome') == 'answered':
-            raise OSError('disk full')
-        update(row, **values)
-    bank.module._update = failing
+    def failing(row, code):
+        raise OSError('disk full')
+    bank.module._answered = failing
     assert bank.module.handle(payment_request())[39] == '91'
     ((msg, reason),) = bank.journal.queued
     assert (reason, msg[11], msg[48]) == ('malformed', '500001', '0719062100')
+
+
+def test_an_answer_to_a_payment_another_node_took_over_meanwhile_is_answered_91(bank):
+    send = bank.bogor.send
+
+    def taken_over_meanwhile(msg, timeout):     # this node looked dead to another
+        (row,) = bank.rows()
+        assert bank.journal.take_over_row(bank.module.kind, row.id, 'cut', msg,
+                                          same_db=False)
+        return send(msg, timeout)
+    bank.bogor.send = taken_over_meanwhile
+    assert bank.module.handle(payment_request())[39] == '91'
+    ((msg, reason),) = bank.journal.queued          # the other node's reversal only
+    assert (reason, msg[11]) == ('cut', '500001')
+    assert bank.rows()[0].outcome == 'cut'
 
 
 def test_without_a_reversal_queue_an_unknown_outcome_is_an_error_line(tmp_path, caplog):

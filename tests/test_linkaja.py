@@ -76,9 +76,9 @@ class Journal(journal.Journal):
         super().__init__(db, 'bjb', owner='test:node')
         self.queued = []
 
-    def _enqueue(self, journal_id, msg, reason, now):
+    def _enqueue(self, journal_id, msg, reason, now, note=''):
         self.queued.append((msg, reason))
-        return super()._enqueue(journal_id, msg, reason, now)
+        return super()._enqueue(journal_id, msg, reason, now, note)
 
 
 @pytest.fixture
@@ -355,3 +355,20 @@ def test_a_payment_answered_without_bit_39_is_answered_91_and_reversed(face):
         '91::1:the answer could not be taken; the payment is being reversed'
     ((msg, why),) = face.bank.module.journal.queued
     assert (msg.mti, msg[48], why) == ('0200', '0719062100', 'malformed')
+
+
+def test_an_answer_to_a_payment_another_node_took_over_meanwhile_is_answered_91(face):
+    ref = bill_ref(face)
+    send_ = face.bank.send
+    journal = face.bank.module.journal
+
+    def taken_over_meanwhile(msg, timeout):      # this node looked dead to another
+        row = records(face.db)[-1]
+        assert journal.take_over_row('linkaja_linkaja', row.id, 'cut', msg, same_db=True)
+        return send_(msg, timeout)
+    face.bank.send = taken_over_meanwhile
+    assert face.post(**payment(ref)) == \
+        '91::1:the answer could not be taken; the payment is being reversed'
+    ((msg, why),) = journal.queued                   # the other node's reversal only
+    assert (msg.mti, msg[48], why) == ('0200', '0719062100', 'cut')
+    assert records(face.db)[-1].state == 'cut'

@@ -20,9 +20,10 @@ class NodesView:
     def read(self):
         """{'id', 'heartbeat_interval', 'expire_after', 'others': [{node, role,
         hostname, pid, age, state}]}; a node seen in several databases once,
-        at its freshest."""
+        at its freshest. All None and empty in a process that keeps no rows
+        with owners."""
         beat = self.heartbeat
-        if beat is None:
+        if beat is None or not beat.databases:      # a pemda: no rows of its own
             return {'id': None, 'heartbeat_interval': None, 'expire_after': None,
                     'others': []}
         if self._at is None or self.clock() - self._at >= CACHE_SECONDS:

@@ -133,6 +133,7 @@ class Appliance:
             host.module.start()
         self._wire()
         self.nodes.start()
+        self.nodes.greenlet.link_exception(self._crashed)
         if admin.enabled:
             from appliance.ops.status import Ops
             self.ops = Ops(self)

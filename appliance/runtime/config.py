@@ -111,9 +111,9 @@ ADMIN_KEYS = Schema(
 )
 
 NODE_KEYS = Schema(
-    Setting('id', node.configured, None, "this process's node id: it owns the rows the "
+    Setting('id', node.id_setting, None, "this process's node id: it owns the rows the "
             'process writes; another node takes them over once its heartbeat expired',
-            shown='ISO8583D_NODE, else <hostname>:<hash of the data directory>'),
+            shown='ISO8583D_NODE, else HOSTNAME:HASH (8 hex digits of the data directory)'),
     Setting('heartbeat_interval', t.seconds, 5.0, 'how often the node writes its heartbeat '
             'in each database that holds its rows'),
     Setting('expire_after', t.seconds, 30.0, "a node whose heartbeat is this old is gone: "

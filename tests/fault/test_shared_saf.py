@@ -11,6 +11,7 @@ from appliance.pbb.request import RequestBuilder
 from fixtures.daemon import Daemon
 from fixtures.journal_figures import figures, pending_reversals
 from fixtures.peers import FakePeer
+from fixtures.waiting import until
 
 INVOICE = '3271010001007002701995'
 ENTRIES = 30
@@ -58,6 +59,35 @@ class Responder:
         self.peer.send(reply)
 
 
+def two_banks(tmp_path, db_url, done, what, more_ini=str):
+    """Two bank daemons on `db_url` (bank.ini: BANK_INI + more_ini()), each
+    linked to a fake pemda whose Responder answers reversals, until done();
+    they are stopped (exit 0) then. (the sends [(stan, mti, started, ended,
+    peer)], the daemons, the peers)."""
+    sends, peers, banks, responders = [], [], [], []
+    try:
+        for n in range(2):
+            peer = FakePeer()
+            conf = tmp_path / ('bank%d.d' % n)
+            conf.mkdir()
+            (conf / 'bank.ini').write_text(BANK_INI.format(
+                port=peer.port, timeout=REQUEST_TIMEOUT, db_url=db_url) + more_ini())
+            peers.append(peer)
+            responders.append(Responder(peer, sends))
+        banks = [Daemon(['--role', 'bank', '--conf-dir', str(tmp_path / ('bank%d.d' % n)),
+                         '--data-dir', str(tmp_path / ('data%d' % n))], name='bank%d' % n)
+                 for n in range(2)]      # started together: they race for the rows
+        until(done, what, timeout=90, step=0.2)
+    finally:
+        codes = [bank.stop() for bank in banks]
+        for r in responders:
+            r.greenlet.kill()
+        for peer in peers:
+            peer.close()
+    assert codes == [0, 0], banks[0].output()[-3000:]
+    return sends, banks, peers
+
+
 @pytest.mark.pg
 def test_two_bank_daemons_on_one_postgresql_never_send_a_reversal_twice_at_once(
         pg_schema_url, tmp_path):
@@ -68,29 +98,9 @@ def test_two_bank_daemons_on_one_postgresql_never_send_a_reversal_twice_at_once(
     for i in range(ENTRIES):
         journal.enqueue(builder.payment(INVOICE, 19536, 'NTB%d' % i, '%06d' % (i + 1)),
                         'timeout')
-    sends, peers, banks, responders = [], [], [], []
-    try:
-        for n in range(2):
-            peer = FakePeer()
-            conf = tmp_path / ('bank%d.d' % n)
-            conf.mkdir()
-            (conf / 'bank.ini').write_text(BANK_INI.format(
-                port=peer.port, timeout=REQUEST_TIMEOUT, db_url=pg_schema_url))
-            peers.append(peer)
-            responders.append(Responder(peer, sends))
-            banks.append(Daemon(['--role', 'bank', '--conf-dir', str(conf), '--data-dir',
-                                 str(tmp_path / ('data%d' % n))], name='bank%d' % n))
-        deadline = time.monotonic() + 60
-        while pending_reversals(db, journal.host):
-            assert time.monotonic() < deadline, figures(db)
-            gevent.sleep(0.2)
-    finally:
-        codes = [bank.stop() for bank in banks]
-        for r in responders:
-            r.greenlet.kill()
-        for peer in peers:
-            peer.close()
-    assert codes == [0, 0], banks[0].output()[-3000:]
+    sends, banks, peers = two_banks(tmp_path, pg_schema_url,
+                                    lambda: not pending_reversals(db, journal.host),
+                                    'the queued reversals delivered')
     by_stan = {}
     for stan, mti, started, ended, peer in sends:
         by_stan.setdefault(stan, []).append((started, ended, mti, peer))

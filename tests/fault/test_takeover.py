@@ -5,7 +5,6 @@ one node only, and the leased one only once its lease ran out."""
 import time
 from datetime import datetime, timedelta
 
-import gevent
 import pytest
 
 from appliance.iso.message import to_json
@@ -13,27 +12,17 @@ from appliance.roles.bank import forwarder as F, journal as J
 from appliance.roles.bank.heartbeat import Heartbeat
 from appliance.store.db import open_database
 from appliance.pbb.request import RequestBuilder
-from fixtures.daemon import Daemon, free_port
+from fixtures.daemon import free_port
 from fixtures.journal_figures import figures, pending_reversals, taken_over
-from fixtures.peers import FakePeer
-from fixtures.waiting import until
-from test_shared_saf import BANK_INI, INVOICE, REQUEST_TIMEOUT, Responder
+from harness import FORWARDER_INI
+from test_shared_saf import INVOICE, two_banks
 
 DEAD = 'dead-node'
 SENDING, FORWARDED = 60, 90      # the dead node's journal entries and forwarded payments
 LEASE = 6.0                     # what is left of the dead node's lease on its reversal
 AGE = 120                       # seconds since the dead node wrote its rows
 
-MORE_INI = """
-[host_agratek]
-ip = 127.0.0.1
-port = {port}
-listen = true
-streamer = bjb
-module = opensipkd.iso8583.bjb.pbb.test_aggregator
-db_url = {db_url}
-host = 3271:kota_bogor
-
+NODE_INI = """
 [node]
 heartbeat_interval = 0.5
 expire_after = 2
@@ -85,29 +74,12 @@ def test_two_surviving_nodes_take_over_a_dead_nodes_rows_and_send_each_reversal_
     F.create_tables(db)
     stans, lease_until = dead_nodes_rows(db)
     lease_ends = time.monotonic() + lease_until - time.time()
-    sends, peers, banks, responders = [], [], [], []
-    try:
-        for n in range(2):
-            peer = FakePeer()
-            conf = tmp_path / ('bank%d.d' % n)
-            conf.mkdir()
-            (conf / 'bank.ini').write_text(BANK_INI.format(
-                port=peer.port, timeout=REQUEST_TIMEOUT, db_url=pg_schema_url)
-                + MORE_INI.format(port=free_port(), db_url=pg_schema_url))
-            peers.append(peer)
-            responders.append(Responder(peer, sends))
-        banks = [Daemon(['--role', 'bank', '--conf-dir', str(tmp_path / ('bank%d.d' % n)),
-                         '--data-dir', str(tmp_path / ('data%d' % n))], name='bank%d' % n)
-                 for n in range(2)]
-        until(lambda: not unfinished(db) and not pending_reversals(db, 'kota_bogor'),
-              "the dead node's rows taken over and reversed", timeout=90, step=0.2)
-    finally:
-        codes = [bank.stop() for bank in banks]
-        for r in responders:
-            r.greenlet.kill()
-        for peer in peers:
-            peer.close()
-    assert codes == [0, 0], banks[0].output()[-3000:]
+    sends, banks, _ = two_banks(
+        tmp_path, pg_schema_url,
+        lambda: not unfinished(db) and not pending_reversals(db, 'kota_bogor'),
+        "the dead node's rows taken over and reversed",
+        lambda: FORWARDER_INI.format(port=free_port(), db=pg_schema_url, prefix='3271')
+        + NODE_INI)
     first = {}
     for stan, mti, started, ended, peer in sends:
         if mti == '0400':
@@ -118,6 +90,10 @@ def test_two_surviving_nodes_take_over_a_dead_nodes_rows_and_send_each_reversal_
     counted = figures(db)
     assert counted['saf'] == {J.DONE: len(stans)}, counted
     assert taken_over(db) == SENDING + FORWARDED
+    with db.connection_context():
+        entries = list(J.JournalEntry.select().execute(db))
+    assert {(e.owner, e.state, e.message) for e in entries} == {
+        (DEAD, J.ORPHANED, 'taken over from node %s: still sending after 32 s' % DEAD)}
     lines = [line for bank in banks for line in bank.lines if ' takes over ' in line]
     taken = sum(int(line.split(' takes over ')[1].split()[0]) for line in lines)
     assert taken == SENDING + FORWARDED, lines

@@ -300,7 +300,7 @@ class LinkAja:
         try:
             if code == MALFORMED and (answer.get(39) or '').strip() != MALFORMED:
                 raise ValueError('the answer has no bit 39')
-            self._update(record, state=ANSWERED, response_code=code, ntp=ntp)
+            self._answered(record, response_code=code, ntp=ntp)
         except Exception as e:
             # A payment that cannot be recorded as answered must not stand.
             log.error('[web_%s] payment of %s trx_id %s: %s', self.route_name, acc_no,
@@ -445,6 +445,18 @@ class LinkAja:
         with self.db.connection_context(), self.db.write_transaction():
             LinkAjaTransaction.update(**values).where(
                 LinkAjaTransaction.id == record).execute(self.db)
+
+    def _answered(self, record, **values):
+        """Record a payment's answer on a record still `sent`; raises when it
+        is not: another node took it over meanwhile (this one looked dead)
+        and queued its reversal, so the answer must not stand."""
+        with self.db.connection_context(), self.db.write_transaction():
+            changed = LinkAjaTransaction.update(
+                state=ANSWERED, updated_at=self.clock(), **values).where(
+                (LinkAjaTransaction.id == record) & (LinkAjaTransaction.state == SENT)
+            ).execute(self.db)
+        if not changed:
+            raise ValueError('taken over by another node meanwhile')
 
     def _find(self, *conditions):
         where = conditions[0]

@@ -275,7 +275,7 @@ class ForwarderModule(HostModule):
             if bit not in HOP_BITS:
                 reply[bit] = value
         try:
-            self._update(row, outcome=ANSWERED, target_code=code, reply_code=code)
+            self._answered(row, code)
         except Exception as e:
             if not _is_payment(request):
                 log.error('[host_%s] cannot record the answer to STAN %s: %s',
@@ -374,6 +374,19 @@ class ForwarderModule(HostModule):
             Forward.update(**values).where(Forward.id == row.id).execute(self.db)
         for key, value in values.items():
             setattr(row, key, value)
+
+    def _answered(self, row, code):
+        """Record the pemda's answer on a row still `sent`; raises when it is
+        not: another node took it over meanwhile (this one looked dead) and
+        queued its reversal, so the answer must not stand."""
+        now = self.clock()
+        with self.db.connection_context(), self.db.write_transaction():
+            changed = Forward.update(outcome=ANSWERED, target_code=code, reply_code=code,
+                                     updated_at=now).where(
+                (Forward.id == row.id) & (Forward.outcome == SENT)).execute(self.db)
+        if not changed:
+            raise ValueError('row %d was taken over by another node meanwhile' % row.id)
+        row.outcome, row.target_code, row.reply_code = ANSWERED, code, code
 
     def _payment_of(self, request):
         """The latest payment row a reversal names (STAN, invoice, NTB), or None."""

@@ -56,7 +56,8 @@ class Heartbeat:
         self.databases = []         # distinct, in the order joined
         self.passes = []            # takeover passes, run after each beat
         self.greenlet = None
-        self._failing = set()       # ids of databases whose last beat failed
+        self._failing = set()       # ids of databases and passes whose last run failed
+        self._running = {}          # id(db) or 'passes' -> its latest greenlet
 
     # -- joining -------------------------------------------------------------------
 
@@ -65,11 +66,21 @@ class Heartbeat:
         an SQLite file where another node beat within expire_after."""
         if any(d is db for d in self.databases):
             return
-        create(db, (NodeRow,))
-        with db.connection_context(), db.write_transaction():
-            if isinstance(db, SqliteDatabase):
-                self._refuse_shared(db)
-            self._upsert(db, self.clock())
+        try:
+            try:
+                create(db, (NodeRow,))
+            except Exception:       # another node created it at the same moment
+                gevent.sleep(0.5)
+                create(db, (NodeRow,))
+            with db.connection_context(), db.write_transaction():
+                if isinstance(db, SqliteDatabase):
+                    self._refuse_shared(db)
+                self._upsert(db, self.clock())
+        except Fatal:
+            raise
+        except Exception as e:
+            raise Fatal('node %s: cannot write its heartbeat in %s: %s' % (
+                self.node, _name(db), ' '.join(str(e).split()))) from None
         self.databases.append(db)
 
     def _refuse_shared(self, db):
@@ -100,39 +111,57 @@ class Heartbeat:
         self.greenlet = gevent.spawn(self.run)
 
     def run(self):
+        """Every interval: a beat in each database, each in a greenlet of its
+        own (one database that hangs delays no other's beat), then the
+        takeover passes, in another (a long pass delays no beat)."""
         while True:
             gevent.sleep(self.interval)
-            self.beat()
-            for take_over in list(self.passes):
-                try:
-                    take_over()
-                except Exception as e:      # the database may be away: next beat
-                    log.error('takeover pass failed: %s', e)
+            for db in self.databases:
+                self._unless_running(id(db), self.beat, db)
+            self._unless_running('passes', self.take_over)
 
-    def beat(self):
-        """Renew this node's row in every database; a failure is logged once
-        per outage of that database and stops nothing."""
-        for db in self.databases:
+    def _unless_running(self, key, function, *args):
+        """Spawn function(*args) unless the last one spawned for `key` runs."""
+        running = self._running.get(key)
+        if running is None or running.dead:
+            self._running[key] = gevent.spawn(function, *args)
+
+    def beat(self, db):
+        """Renew this node's row in `db`; a failure is logged once per
+        outage of that database and stops nothing."""
+        try:
+            with db.connection_context(), db.write_transaction():
+                self._upsert(db, self.clock())
+        except Exception as e:
+            if id(db) not in self._failing:
+                self._failing.add(id(db))
+                log.error('node %s: cannot write its heartbeat in %s: %s (other nodes '
+                          'take over its unfinished rows after %g s without one)',
+                          self.node, _name(db), ' '.join(str(e).split()), self.expire_after)
+            return
+        if id(db) in self._failing:
+            self._failing.discard(id(db))
+            log.info('node %s: heartbeat in %s written again', self.node, _name(db))
+
+    def take_over(self):
+        """Run the takeover passes (modules add theirs to `passes`)."""
+        for take_over in list(self.passes):
             try:
-                with db.connection_context(), db.write_transaction():
-                    self._upsert(db, self.clock())
-            except Exception as e:
-                if id(db) not in self._failing:
-                    self._failing.add(id(db))
-                    log.error('node %s: cannot write its heartbeat in %s: %s (other nodes '
-                              'take over its unfinished rows after %g s without one)',
-                              self.node, _name(db), ' '.join(str(e).split()),
-                              self.expire_after)
-                continue
-            if id(db) in self._failing:
-                self._failing.discard(id(db))
-                log.info('node %s: heartbeat in %s written again', self.node, _name(db))
+                take_over()
+            except Exception as e:      # the database may be away: the next round
+                if id(take_over) not in self._failing:
+                    log.error('takeover pass failed (tried again every %g s): %s',
+                              self.interval, ' '.join(str(e).split()))
+                self._failing.add(id(take_over))
+            else:
+                self._failing.discard(id(take_over))
 
     def stop(self):
         """Mark this node stopped in every database: others need not wait
         for its heartbeat to expire (it left nothing unfinished)."""
         if self.greenlet is not None:
             self.greenlet.kill(block=True, timeout=1)
+        gevent.killall(list(self._running.values()), block=True, timeout=1)
         for db in self.databases:
             try:
                 with db.connection_context(), db.write_transaction():

@@ -369,13 +369,13 @@ class Journal:
         with self.db.connection_context(), self.db.write_transaction():
             return self._enqueue(journal_id, msg, reason, now)
 
-    def _enqueue(self, journal_id, msg, reason, now):
+    def _enqueue(self, journal_id, msg, reason, now, note=''):
         reversal = reversal_of(msg)
         entry_id = SafEntry.insert(
             host=self.host, journal_id=journal_id, invoice_id=reversal.get(61, ''),
             ntb=reversal.get(48, ''), stan=reversal.get(11, ''), request=stored(reversal),
             reason=reason, state=QUEUED, next_at=now, owner=self.owner, created_at=now,
-            updated_at=now).execute(self.db)
+            updated_at=now, last_error=note).execute(self.db)
         log.warning('[host_%s] reversal of invoice %s NTB %s STAN %s queued '
                     '(SAF entry %d, journal %s: %s)', self.host, reversal.get(61),
                     reversal.get(48), reversal.get(11), entry_id, journal_id, reason)
@@ -397,18 +397,20 @@ class Journal:
         others = self._stale_others(before)
         gone = self.nodes.gone(self.db, {e.owner for e in others}) if self.nodes else {}
         for owner, age in sorted(gone.items()):
-            taken = self._orphan(JournalEntry.owner == owner, before, 'taken over from node '
-                                 '%s: %s' % (owner, message), now)
+            note = 'taken over from node %s' % owner
+            taken = self._orphan(JournalEntry.owner == owner, before,
+                                 '%s: %s' % (note, message), now, note)
             if taken:
                 log.warning(takeover_line('host_' + self.host, self.owner, taken, owner, age))
             count += taken
         self._note_others(e for e in others if e.owner not in gone)
         return count
 
-    def _orphan(self, whose, before, message, now):
+    def _orphan(self, whose, before, message, now, note=''):
         """The stale `sending` entries of owners `whose` (a condition) become
-        `orphaned` with their reversals queued; how many. Each by a
-        conditional UPDATE: of two nodes sweeping, one takes it."""
+        `orphaned` with their reversals queued (`note`: their SAF entries'
+        last_error until a first attempt); how many. Each by a conditional
+        UPDATE: of two nodes sweeping, one takes it."""
         with self.db.connection_context():
             stale = list(JournalEntry.select(JournalEntry.id, JournalEntry.request).where(
                 (JournalEntry.host == self.host) & (JournalEntry.state == SENDING)
@@ -421,7 +423,7 @@ class Journal:
                     (JournalEntry.id == entry.id) & (JournalEntry.state == SENDING)
                 ).execute(self.db)
                 if changed:
-                    self._enqueue(entry.id, loaded(entry.request), ORPHANED, now)
+                    self._enqueue(entry.id, loaded(entry.request), ORPHANED, now, note)
                     count += 1
         return count
 

@@ -3,17 +3,19 @@
 Every row the bank and the aggregator write while a request is in flight
 (journal, SAF, forwarder, LinkAja) carries the node id of the process that
 wrote it (`owner`). At start a process settles only its own node's
-unfinished rows, never those of another process sharing the database.
+unfinished rows, never those of another live process sharing the database.
 
 The id must be stable across restarts (a restarted process settles what
 its previous run left) and differ between two processes on one database.
-So it is `[node] id` when configured, else `ISO8583D_NODE` when set, else `<hostname>:<8 hex digits of the
-data directory's real path>`: two processes need two data directories
-anyway (the owed-reversal files live there). At most 32 characters
-(the journal's owner column).
+So it is `[node] id` when configured, else `ISO8583D_NODE` when set, else
+`<hostname>:<8 hex digits of the data directory's real path>`: two
+processes need two data directories anyway (the owed-reversal files live
+there). At most 32 characters (the journal's owner column).
 
 Rows written before owners were node ids (a random hex id per run, or
-empty) belong to nobody: every node may settle them, as before.
+empty) belong to nobody: every node may settle them, as before. Another
+node's rows are taken over once its heartbeat expired
+(appliance.roles.bank.heartbeat).
 """
 import hashlib
 import os
@@ -40,7 +42,7 @@ def checked(text):
 
 
 @t.kind('node id')
-def configured(text):
+def id_setting(text):
     """[node] id: a node id (checked)."""
     return checked(text)
 
