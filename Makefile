@@ -31,6 +31,16 @@ reliability: venv
 	ISO8583D_RELIABILITY_SCALE=$${ISO8583D_RELIABILITY_SCALE:-3} \
 	    $(PYTEST) -q tests/fault tests/test_saf.py tests/test_journal.py $(PYTEST_ARGS)
 
+# Two bank nodes on one PostgreSQL journal behind HAProxy (tests/ha), paid
+# through by iso8583d-client while a node is SIGKILLed, loses its pemda link,
+# or both are restarted in turn; then the table of figures per scenario.
+# Needs Debian's haproxy (installed when missing) and PostgreSQL; at most 6 min.
+.PHONY: ha-test
+ha-test: venv
+	@command -v haproxy >/dev/null || { apt-get install -y haproxy || \
+	    { apt-get update && apt-get install -y haproxy; }; }
+	timeout --kill-after=20 360 $(PYTEST) -q -p no:cacheprovider --basetemp=build/ha tests/ha $(PYTEST_ARGS)
+
 # docs/configuration.md, generated from the settings schema (a test fails
 # when it differs from what `iso8583d config-reference` prints).
 docs: venv
@@ -114,7 +124,8 @@ $(BINARY): $(PYINSTALLER) $(BINARY_INPUTS)
 # build/deb/iso8583d_VERSION_ARCH.deb, staged in build/deb/root.
 deb: $(DEB)
 
-$(DEB): $(BINARY) build/mkdeb.py $(wildcard packaging/debian/*) $(wildcard conf.d/*.ini)
+$(DEB): $(BINARY) build/mkdeb.py $(wildcard packaging/debian/*) $(wildcard packaging/examples/*) \
+        $(wildcard conf.d/*.ini)
 	$(PY) build/mkdeb.py
 
 # No errors allowed; warnings and info are shown.

@@ -17,6 +17,8 @@ Staged tree (build/deb/root), packed by `dpkg-deb --root-owner-group --build`:
                                           the bank's daily settlement file per
                                           pemda host (not enabled)
   /usr/share/doc/iso8583d/                copyright, changelog.gz
+  /usr/share/doc/iso8583d/examples/       packaging/examples/: haproxy.cfg in front
+                                          of two bank nodes (docs/two-nodes.md)
   /usr/share/man/man1/                    manual pages made from --help
 
 Version: appliance/__init__.py's __version__ (the single version source); the
@@ -298,6 +300,9 @@ def stage(args, version, arch):
     with open(os.path.join(DEBIAN, 'changelog'), 'rb') as f:
         # A native version (no Debian revision): changelog.gz, not changelog.Debian.gz.
         write(os.path.join(doc, 'changelog.gz'), gz(f.read()))
+    examples = os.path.join(ROOT, 'packaging', 'examples')
+    for name in sorted(os.listdir(examples)):
+        install(os.path.join(examples, name), os.path.join(doc, 'examples', name), 0o644)
 
     env = {'PATH': '/usr/bin:/bin'}
     daemon_help = sh(binary, '--help', env=env)

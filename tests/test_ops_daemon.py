@@ -80,9 +80,11 @@ def get(port, path, source='127.0.0.1'):
 
 
 def status(port):
+    """The /status.json of a daemon: 200 while it can serve, else 503."""
     code, headers, body = get(port, '/status.json')
-    assert code == 200, body
-    return json.loads(body)
+    snap = json.loads(body)
+    assert code == (200 if snap['serving'] else 503), body
+    return snap
 
 
 def link(snapshot, name):
@@ -169,6 +171,19 @@ def test_stopping_the_pemda_turns_its_row_down_within_the_link_timeout(chain):
     assert 'down since' in page
     chain.start_pemda()
     assert link(status(chain.web), 'kota_bogor')['state'] == 'up'
+
+
+def test_the_banks_status_json_is_503_while_its_teller_route_has_no_link_up(chain):
+    """What a load balancer's health check reads (docs/two-nodes.md)."""
+    assert get(chain.web, '/status.json')[0] == 200
+    assert chain.pemda.stop() == 0
+    code, _, body = until(lambda: (lambda r: r[0] == 503 and r)(get(chain.web, '/status.json')),
+                          'the status answered 503', LINK_TIMEOUT + 2)
+    assert json.loads(body)['not_serving'] == (
+        'no web route has a link up: [web_teller] kota_bogor')
+    assert get(chain.web, '/status')[0] == 200          # the page for people stays 200
+    chain.start_pemda()
+    assert get(chain.web, '/status.json')[0] == 200
 
 
 def test_a_frozen_pemda_turns_its_row_down_within_the_link_timeout(chain):

@@ -9,7 +9,7 @@ import gevent
 import gevent.event
 import pytest
 
-from appliance.ops import status
+from appliance.ops import health, status
 from appliance.http import server as web
 from appliance.runtime.config import AdminConfig, WebConfig
 from appliance.net.hosts import Host
@@ -18,10 +18,12 @@ from appliance.ops.status import DatabaseProbe, Ops, render_page, summary_line
 from test_link import host_config
 
 
-def appliance(*names, allowed_ip=(), databases=None):
+def appliance(*names, allowed_ip=(), databases=None, routes=()):
     hosts = {n: Host(host_config(1, name=n)) for n in names}
-    settings = SimpleNamespace(role='bank', admin=AdminConfig(allowed_ip=tuple(allowed_ip)))
-    return SimpleNamespace(settings=settings, hosts=hosts, databases=databases or {})
+    settings = SimpleNamespace(role='bank', admin=AdminConfig(allowed_ip=tuple(allowed_ip)),
+                               routes=tuple(routes))
+    return SimpleNamespace(settings=settings, hosts=hosts, databases=databases or {},
+                           stopping=gevent.event.Event())
 
 
 @pytest.fixture
@@ -194,3 +196,36 @@ def test_a_long_systemd_status_line_names_only_the_links_down():
     line = summary_line(many)
     assert len(line) <= 200 and line.startswith('0/40 links up; down: pemda_00, ')
     assert line.endswith(', ...')
+
+
+def teller_route(host='kota_bogor'):
+    return SimpleNamespace(name='teller', route_path='/rpc', host=host,
+                           module='iso8583_web.scripts.views.jsonrpc', allowed_ip=(),
+                           timeout=1.0, options={})
+
+
+def test_status_json_is_503_naming_the_route_when_no_route_has_a_link_up(ops_server):
+    port = ops_server(Ops(appliance('kota_bogor', routes=[teller_route()])))
+    code, _, body = get(port, '/status.json')
+    assert (code, json.loads(body)['serving']) == (503, False)
+    assert json.loads(body)['not_serving'] == (
+        'no web route has a link up: [web_teller] kota_bogor')
+    assert get(port, '/status')[0] == 200               # the page for people stays 200
+
+
+def test_status_json_is_503_while_the_process_is_stopping(ops_server):
+    ops = Ops(appliance('kota_bogor'))
+    port = ops_server(ops)
+    assert get(port, '/status.json')[0] == 200          # no web route: nothing to balance
+    ops.appliance.stopping.set()
+    code, _, body = get(port, '/status.json')
+    assert (code, json.loads(body)['not_serving']) == (503, 'stopping')
+
+
+def test_one_route_with_a_link_up_is_enough_to_serve():
+    up = SimpleNamespace(is_up=True)
+    down = SimpleNamespace(is_up=False)
+    routes = [teller_route('kota_bogor'), teller_route('kota_bekasi')]
+    assert health.serving(routes, {'kota_bogor': down, 'kota_bekasi': up}) == (True, '')
+    assert health.serving(routes, {'kota_bogor': down, 'kota_bekasi': down}) == (
+        False, 'no web route has a link up: [web_teller] kota_bogor; [web_teller] kota_bekasi')

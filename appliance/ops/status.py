@@ -24,6 +24,7 @@ from appliance.metrics import (
     percentiles)
 from appliance.http.server import json_response
 from appliance.ops.money import MoneyView, totals as money_totals
+from appliance.ops.health import serving
 from appliance.ops.nodes import NodesView
 
 log = logging.getLogger('iso8583d.status')
@@ -110,8 +111,11 @@ class Ops:
         now = time.time()
         hosts = list(self.appliance.hosts.values())
         chart = merge_windows([h.metrics.series.window(wall_now=now) for h in hosts])
+        ok, why = self.serving()
         return {
             'role': self.appliance.settings.role,
+            'serving': ok,
+            'not_serving': why,
             'version': __version__,
             'pid': os.getpid(),
             'started': self.started,
@@ -134,10 +138,17 @@ class Ops:
             'node': self.nodes.read(),
         }
 
+    def serving(self):
+        """(True, '') or (False, why): appliance.ops.health."""
+        return serving(self.appliance.settings.routes, self.appliance.hosts,
+                       self.appliance.stopping.is_set())
+
     # -- views ---------------------------------------------------------------
 
     def json(self, request):
-        return json_response(self.snapshot(), Cache_Control='no-store')
+        # 503 while it cannot serve: what a load balancer's health check reads.
+        snap = self.snapshot()
+        return json_response(snap, 200 if snap['serving'] else 503, Cache_Control='no-store')
 
     def page(self, request):
         return bottle.HTTPResponse(render_page(self.snapshot()), 200,

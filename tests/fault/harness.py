@@ -217,15 +217,7 @@ class Chain:
     # -- the pemda's side --------------------------------------------------------
 
     def live_payments(self, invoice_ids):
-        """invoice id -> number of pembayaran_sppt rows with an amount > 0."""
-        counts = {}
-        with self.pemda_db.connection_context():
-            for invoice_id in invoice_ids:
-                key = InvoiceId.parse(invoice_id).key()
-                counts[invoice_id] = PembayaranSppt.select().where(
-                    key_matches(PembayaranSppt, key)
-                    & (PembayaranSppt.jml_sppt_yg_dibayar > 0)).count(self.pemda_db)
-        return counts
+        return live_payments(self.pemda_db, invoice_ids)
 
     def saf_pending(self):
         with self.journal_db.connection_context():
@@ -245,6 +237,18 @@ class Chain:
                 'SAF queue not drained in %g s: %s' % (timeout, figures(self.journal_db)))
             gevent.sleep(0.2)
         return time.monotonic() - started
+
+
+def live_payments(pemda_db, invoice_ids):
+    """invoice id -> number of pembayaran_sppt rows with an amount > 0."""
+    counts = {}
+    with pemda_db.connection_context():
+        for invoice_id in invoice_ids:
+            key = InvoiceId.parse(invoice_id).key()
+            counts[invoice_id] = PembayaranSppt.select().where(
+                key_matches(PembayaranSppt, key)
+                & (PembayaranSppt.jml_sppt_yg_dibayar > 0)).count(pemda_db)
+    return counts
 
 
 def rpc(port, path, method, params, timeout=30):
@@ -338,10 +342,12 @@ class Stress:
         self.greenlet.get(timeout=timeout)
 
 
-def check(chain, stress, before, scenario, faults, drain_seconds, mismatched_accepted=0):
+def check(chain, stress, before, scenario, faults, drain_seconds, mismatched_accepted=0,
+          **extra):
     """Compare the teller's outcomes with the pemda's rows; the figures.
     `mismatched_accepted`: reversals that matched no payment yet were
-    answered 00 (forged reversals scenario)."""
+    answered 00 (forged reversals scenario); `extra`: more figures for the
+    report row."""
     after = chain.live_payments(stress.invoices)
     lost, doubled, wrong = 0, 0, []
     for invoice in stress.invoices:
@@ -367,7 +373,7 @@ def check(chain, stress, before, scenario, faults, drain_seconds, mismatched_acc
                drain_seconds=drain_seconds, teller_repeats=stress.repeats,
                mismatched_accepted=mismatched_accepted,
                failure_codes=codes, saf=counted['saf'],
-               journal=counted['journal'])
+               journal=counted['journal'], **extra)
     REPORT.append(row)
     assert (lost, doubled, mismatched_accepted) == (0, 0, 0), wrong[:10]
     assert counted['saf'].get(J.EXPIRED, 0) == 0, counted
