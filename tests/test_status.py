@@ -199,7 +199,7 @@ def test_a_long_systemd_status_line_names_only_the_links_down():
 
 
 def teller_route(host='kota_bogor'):
-    return SimpleNamespace(name='teller', route_path='/rpc', host=host,
+    return SimpleNamespace(name='teller', route_path='/rpc', host=host, hosts=(host,),
                            module='iso8583_web.scripts.views.jsonrpc', allowed_ip=(),
                            timeout=1.0, options={})
 

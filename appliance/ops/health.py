@@ -23,15 +23,10 @@ def serving(routes, hosts, stopping=False):
         return False, 'stopping'
     down = []
     for route in routes:
-        names = _host_names(route)
+        names = route.hosts          # one host, or a group of links to one peer
         if any(name in hosts and hosts[name].is_up for name in names):
             return True, ''
         down.append('[web_%s] %s' % (route.name, ', '.join(names)))
     if not down:
         return True, ''
     return False, 'no web route has a link up: %s' % '; '.join(down)
-
-
-def _host_names(route):
-    # One host, or a group of links to the same peer (route groups' `hosts`).
-    return tuple(getattr(route, 'hosts', None) or (route.host,))
