@@ -262,8 +262,10 @@ def _window(sock, level, seconds, request, size, meter):
 
 def run(workdir, levels=LEVELS, seconds=3.0, tree=None):
     """Both pairs, level by level, interleaved; one dict per level. `tree`:
-    our side imports `appliance` from that checkout (ab.py)."""
+    our side runs that checkout's own copy of this script, which imports
+    `appliance` from there (ab.py): the module paths differ between commits."""
     here = os.path.abspath(__file__)
+    ours = here if tree is None else os.path.join(tree, 'tests', 'bench', 'link.py')
     ours_from = started_in(tree)
     rows = []
     for level in levels:
@@ -272,10 +274,10 @@ def run(workdir, levels=LEVELS, seconds=3.0, tree=None):
             port = free_port()
             if kind == 'ours':
                 # The pemda side starts first and retries until the bank listens.
-                answerer = Process('link-pemda-%d' % level, [PYTHON, here, 'pemda', str(port)],
+                answerer = Process('link-pemda-%d' % level, [PYTHON, ours, 'pemda', str(port)],
                                    workdir, **ours_from)
                 sender = Process('link-bank-%d' % level, [
-                    PYTHON, here, 'bank', str(port), str(level), str(seconds),
+                    PYTHON, ours, 'bank', str(port), str(level), str(seconds),
                     str(answerer.pid)], workdir, **ours_from)
             else:
                 answerer = Process('raw-server-%d' % level, [PYTHON, here, 'raw-server',
