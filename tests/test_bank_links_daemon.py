@@ -2,8 +2,6 @@
 reversal must match the forwarded payment, and an answer that comes after
 the orphan sweep gave its payment up is never reported as paid. The
 forwarder's and the journal's databases on SQLite and PostgreSQL."""
-import http.client
-import json
 import socket
 
 import gevent
@@ -17,6 +15,7 @@ from appliance.iso.message import Message
 from appliance.iso.spec import get_spec
 from fixtures.daemon import Daemon, free_port
 from fixtures.peers import FakePeer
+from fixtures.teller import teller_call
 
 INVOICE = '3271010001007002701995'
 NTB = '0719062100'
@@ -134,13 +133,7 @@ class Bank:
         self.pemda.send(reply)
 
     def teller(self, method, **params):
-        conn = http.client.HTTPConnection('127.0.0.1', self.web, timeout=60)
-        conn.request('POST', '/rpc', json.dumps({'jsonrpc': '2.0', 'id': 1, 'method': method,
-                                                 'params': [params]}),
-                     {'Content-Type': 'application/json'})
-        answer = json.loads(conn.getresponse().read())
-        conn.close()
-        return answer['result']
+        return teller_call(self.web, method, **params)
 
     def stop(self):
         code = self.daemon.stop()

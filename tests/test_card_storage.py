@@ -4,12 +4,12 @@ bank forwarder -> pemda) and through the bank's teller (journal -> pemda),
 no row of the journal, SAF, forwarder or LinkAja tables holds them, and no
 daemon logs them in clear; the pemda still echoes them in its answers, as
 the spec asks."""
-import json
 
 import pytest
 
 from appliance.runtime.config import resolve_db_url
 from appliance.store.db import open_database
+from fixtures.teller import teller_call
 from test_linkaja_chain import SEED_INVOICE, LinkAjaChain, inquire, pay, reverse
 
 PAN = '622011888888888888'
@@ -28,15 +28,7 @@ def teller_sends_card_data(journal_url):
 
 
 def teller(chain, method, **params):
-    import http.client
-    conn = http.client.HTTPConnection('127.0.0.1', chain.ports['teller'], timeout=30)
-    try:
-        conn.request('POST', '/rpc', json.dumps({'jsonrpc': '2.0', 'id': 1, 'method': method,
-                                                  'params': [params]}),
-                     {'Content-Type': 'application/json'})
-        return json.loads(conn.getresponse().read())['result']
-    finally:
-        conn.close()
+    return teller_call(chain.ports['teller'], method, timeout=30, **params)
 
 
 def rows(url):

@@ -4,7 +4,6 @@ keep working while one link is down, and a reversal of a payment carried by
 the link that went down still reaches the peer through another one. Real
 daemons over real sockets; a link is cut by closing the TCP path it runs on."""
 import http.client
-import json
 import socket
 from urllib.parse import urlencode
 
@@ -12,13 +11,11 @@ import gevent
 import pytest
 from gevent.server import StreamServer
 
-from appliance.iso.message import Message
 from appliance.pbb.request import RequestBuilder
 from appliance.roles.aggregator.preset import SEED_REQUEST_BITS
-from appliance.roles.bank.journal import JournalEntry
-from appliance.store.db import open_database
 from fixtures.daemon import Daemon, free_port, run_cli
 from fixtures.peers import FakePeer
+from fixtures.teller import journal_entries, status_json as status, teller_call
 from fixtures.waiting import until
 from test_bank_links_daemon import FakeAggregator
 from test_linkaja import PROFILE
@@ -135,14 +132,6 @@ def _pipe(source, sink):
         return
 
 
-def status(port):
-    conn = http.client.HTTPConnection('127.0.0.1', port, timeout=10)
-    conn.request('GET', '/status.json')
-    answer = json.loads(conn.getresponse().read())
-    conn.close()
-    return answer
-
-
 def links_up(port, section):
     """The names of the hosts of route `section` that are up (None while the
     daemon does not answer yet)."""
@@ -190,25 +179,14 @@ class Chain:
               'both links up', timeout=30)
 
     def call(self, method, **params):
-        conn = http.client.HTTPConnection('127.0.0.1', self.web, timeout=60)
-        conn.request('POST', '/rpc', json.dumps({'jsonrpc': '2.0', 'id': 1, 'method': method,
-                                                 'params': [params]}),
-                     {'Content-Type': 'application/json'})
-        answer = json.loads(conn.getresponse().read())
-        conn.close()
-        return answer['result']
+        return teller_call(self.web, method, **params)
 
     def cut(self, name):
         self.cables[name].cut()
         until(lambda: link_down(self.web, 'web_teller', name), 'link %s down' % name)
 
     def journal(self):
-        db = open_database(self.journal_url)
-        try:
-            with db.connection_context():
-                return list(JournalEntry.select().order_by(JournalEntry.id).execute(db))
-        finally:
-            db.close()
+        return journal_entries(self.journal_url)
 
     def stop(self):
         codes = (self.pemda.stop(), self.bank.stop())

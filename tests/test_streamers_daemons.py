@@ -4,8 +4,6 @@ then an inquiry and a payment asked on the bank's teller JSON-RPC.
 
 One demo database serves every streamer; each pays an invoice of its own.
 """
-import http.client
-import json
 import re
 import socket
 
@@ -13,6 +11,7 @@ import gevent
 import pytest
 
 from fixtures.daemon import Daemon, free_port, run_cli, seed_config
+from fixtures.teller import teller_call
 
 STREAMERS = ['bjt', 'bsb', 'bsm', 'btn', 'depok', 'bri_way4', 'bri', 'local', 'bank_kaltim']
 SEED_STREAMER = ('streamer = bjb_with_suffix', 'streamer = %s')
@@ -70,13 +69,7 @@ class Pair:
                              '--data-dir', str(tmp_path / 'pemda-data')], name='pemda')
 
     def rpc(self, method, **params):
-        conn = http.client.HTTPConnection('127.0.0.1', self.web, timeout=15)
-        body = {'jsonrpc': '2.0', 'id': 1, 'method': method, 'params': [params]}
-        conn.request('POST', '/rpc', body=json.dumps(body).encode(),
-                     headers={'Content-Type': 'application/json'})
-        answer = json.loads(conn.getresponse().read())
-        conn.close()
-        return answer['result']
+        return teller_call(self.web, method, timeout=15, **params)
 
     def stop(self):
         codes = (self.pemda.stop() if self.pemda else 0, self.bank.stop())

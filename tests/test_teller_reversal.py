@@ -2,21 +2,16 @@
 repeated payment must repeat its amount, and a late answer is never paid:
 a pemda and a bank as real processes, the bank's journal on SQLite and
 PostgreSQL, the teller over HTTP."""
-import http.client
-import itertools
-import json
 
 import pytest
 
-from appliance.roles.bank.journal import JournalEntry
 from appliance.runtime.config import resolve_db_url
-from appliance.store.db import open_database
 from fixtures.daemon import Daemon, free_port, run_cli, seed_config
+from fixtures.teller import journal_entries, teller_call
 
 INVOICE = '3271010001007002701995'      # the seed's demo bill: 19,536
 AMOUNT = 19536
 NTB = '0719062100'
-_ids = itertools.count(1)
 
 
 class Chain:
@@ -45,13 +40,7 @@ class Chain:
         self.bank.wait_for(r'Encode MTI 0810 Data \{.*70: .001.\}')      # signed on
 
     def call(self, method, **params):
-        conn = http.client.HTTPConnection('127.0.0.1', self.web, timeout=60)
-        conn.request('POST', '/rpc', json.dumps({
-            'jsonrpc': '2.0', 'id': next(_ids), 'method': method, 'params': [params]}),
-            {'Content-Type': 'application/json'})
-        answer = json.loads(conn.getresponse().read())
-        conn.close()
-        return answer['result']
+        return teller_call(self.web, method, **params)
 
     def pay(self, ntb=NTB, amount=AMOUNT):
         """An inquiry (the seed's pemda wants one first), then the payment."""
@@ -63,12 +52,7 @@ class Chain:
         return self.bank.count(r'Encode MTI 0400')
 
     def journal(self):
-        db = open_database(self.journal_url)
-        try:
-            with db.connection_context():
-                return list(JournalEntry.select().order_by(JournalEntry.id).execute(db))
-        finally:
-            db.close()
+        return journal_entries(self.journal_url)
 
     def stop(self):
         codes = (self.pemda.stop(), self.bank.stop())

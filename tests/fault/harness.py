@@ -210,9 +210,7 @@ class Chain:
         return rpc(self.web, self.url_path, method, params, timeout)
 
     def invoices(self, count):
-        code, out = run_cli(['invoices'] + self.pemda_args + ['--limit', str(count)])
-        assert code == 0, out
-        return out.split()
+        return invoices(self.pemda_args, count)
 
     # -- the pemda's side --------------------------------------------------------
 
@@ -237,6 +235,14 @@ class Chain:
                 'SAF queue not drained in %g s: %s' % (timeout, figures(self.journal_db)))
             gevent.sleep(0.2)
         return time.monotonic() - started
+
+
+def invoices(pemda_args, count):
+    """`count` invoice ids the pemda started with `pemda_args` can bill
+    (`iso8583d invoices`)."""
+    code, out = run_cli(['invoices'] + pemda_args + ['--limit', str(count)])
+    assert code == 0, out
+    return out.split()
 
 
 def live_payments(pemda_db, invoice_ids):

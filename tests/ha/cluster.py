@@ -23,7 +23,7 @@ from appliance.roles.bank.journal import QUEUED, SENDING, JournalEntry, SafEntry
 from appliance.roles.bank.owed import OwedReversals
 from appliance.store.db import open_database
 from fault.harness import (BANK_INI, PEMDA_LINK, REQUEST_TIMEOUT, TcpProxy,
-                           live_payments)
+                           invoices, live_payments)
 from fixtures.daemon import Daemon, free_port, run_cli, seed_config
 from fixtures.journal_figures import figures, taken_over
 from fixtures.waiting import until
@@ -235,9 +235,7 @@ class Cluster:
     # -- the databases -------------------------------------------------------
 
     def invoices(self, count):
-        code, out = run_cli(['invoices'] + self.pemda_args + ['--limit', str(count)])
-        assert code == 0, out
-        return out.split()
+        return invoices(self.pemda_args, count)
 
     def live_payments(self, invoice_ids):
         return live_payments(self.pemda_db, invoice_ids)
