@@ -13,6 +13,8 @@ from gevent.server import StreamServer
 
 from appliance.pbb.request import RequestBuilder
 from appliance.roles.aggregator.preset import SEED_REQUEST_BITS
+from appliance.roles.bank.journal import DONE, SafEntry
+from appliance.store.db import open_database
 from fixtures.daemon import Daemon, free_port, run_cli
 from fixtures.peers import FakePeer
 from fixtures.teller import journal_entries, status_json as status, teller_call
@@ -58,7 +60,8 @@ port = {bank_1}
 listen = true
 streamer = bjb_with_suffix
 module = opensipkd.iso8583.bjb.pbb.test
-request_timeout = 10
+request_timeout = {request_timeout}
+saf_retry_interval = 1
 
 [host_kota_bogor_2]
 ip = 127.0.0.1
@@ -66,7 +69,8 @@ port = {bank_2}
 listen = true
 streamer = bjb_with_suffix
 module = opensipkd.iso8583.bjb.pbb.test
-request_timeout = 10
+request_timeout = {request_timeout}
+saf_retry_interval = 1
 
 [host_agratek]
 ip = 127.0.0.1
@@ -89,11 +93,13 @@ module = iso8583_web.scripts.views.jsonrpc
 
 class Cable:
     """The TCP path of one link: carries bytes both ways until cut(), after
-    which nothing can connect through it."""
+    which nothing can connect through it. While muted, what the pemda sends
+    is dropped: its answers are lost on the way."""
 
     def __init__(self, target_port):
         self.target = target_port
         self.sockets = []
+        self.muted = False
         self.server = StreamServer(('127.0.0.1', free_port()), self._carry)
         self.server.start()
         self.port = self.server.server_port
@@ -103,7 +109,8 @@ class Cable:
         for sock in (near, far):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.sockets.append(sock)
-        gevent.joinall([gevent.spawn(_pipe, near, far), gevent.spawn(_pipe, far, near)],
+        gevent.joinall([gevent.spawn(_pipe, near, far, lambda: self.muted),
+                        gevent.spawn(_pipe, far, near)],
                        count=1)
         self._close(near, far)
 
@@ -121,13 +128,14 @@ class Cable:
             sock.close()
 
 
-def _pipe(source, sink):
+def _pipe(source, sink, muted=lambda: False):
     try:
         while True:
             data = source.recv(65536)
             if not data:
                 return
-            sink.sendall(data)
+            if not muted():
+                sink.sendall(data)
     except OSError:
         return
 
@@ -154,7 +162,7 @@ class Chain:
     """A pemda linked twice to a bank (kota_bogor_1 and kota_bogor_2), each
     link through a Cable; a teller route and a forwarder prefix on the pair."""
 
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, request_timeout=10):
         bank_ports = {'bank_1': free_port(), 'bank_2': free_port()}
         self.web, self.agratek = free_port(), free_port()
         self.cables = {'kota_bogor_1': Cable(bank_ports['bank_1']),
@@ -163,7 +171,8 @@ class Chain:
         bank_conf.mkdir()
         pemda_conf.mkdir()
         (bank_conf / 'bank.ini').write_text(BANK_INI.format(
-            web=self.web, agratek=self.agratek, **bank_ports))
+            web=self.web, agratek=self.agratek, request_timeout=request_timeout,
+            **bank_ports))
         (pemda_conf / 'pemda.ini').write_text(PEMDA_INI.format(
             cable_1=self.cables['kota_bogor_1'].port, cable_2=self.cables['kota_bogor_2'].port))
         pemda_args = ['--role', 'pemda', '--conf-dir', str(pemda_conf),
@@ -272,6 +281,43 @@ def test_a_forwarder_prefix_group_reverses_a_payment_through_the_other_link(chai
         assert aggregator.ask(builder.inquiry(INVOICE, '000103'))[39] == '00'   # unpaid
     finally:
         aggregator.close()
+
+
+def saf_entries(journal_url):
+    db = open_database(journal_url)
+    try:
+        with db.connection_context():
+            return list(SafEntry.select().order_by(SafEntry.id).execute(db))
+    finally:
+        db.close()
+
+
+def test_a_queued_reversal_leaves_through_another_link_while_its_own_is_down(tmp_path):
+    chain = Chain(tmp_path, request_timeout=2)
+    try:
+        amount = int(chain.call('inquiry', invoice_id=INVOICE)['data']['4'])
+        (took_inquiry,) = [n for n, sent in requests_sent(chain.web).items() if sent]
+        silent = other(took_inquiry)             # the payment's turn: its answer is lost
+        chain.cables[silent].muted = True
+        paid = chain.call('payment', invoice_id=INVOICE, amount=amount, ntb='NTB1')
+        assert paid['code'] == 68 and 'reversal queued' in paid['message'], paid
+        (payment,) = [e for e in chain.journal() if e.kind == 'payment']
+        assert payment.host == silent
+        (entry,) = saf_entries(chain.journal_url)
+        assert entry.host == silent
+
+        chain.cut(silent)                        # and it never comes back
+        start = len(chain.bank.lines)
+        done = until(lambda: [e for e in saf_entries(chain.journal_url) if e.state == DONE],
+                     'the reversal delivered', timeout=30)
+        assert [e.id for e in done] == [entry.id]
+        chain.bank.wait_for(r'\[host_%s\] SAF entry %d sent as 040[01] through \[host_%s\] '
+                            r'\(attempt \d+\): answered 00, done'
+                            % (silent, entry.id, other(silent)), start=start)
+        # The pemda booked the payment and has undone it: the bill is unpaid.
+        assert chain.call('inquiry', invoice_id=INVOICE)['data']['39'] == '00'
+    finally:
+        chain.stop()
 
 
 # -- LinkAja: an aggregator with two links to the bank (fake banks) ------------------

@@ -120,8 +120,8 @@ class ScheduleRecorder(SafQueue):
         super().__init__(*args, **kw)
         self.waits = []
 
-    def record(self, entry, mti, code, error):
-        state = super().record(entry, mti, code, error)
+    def record(self, entry, mti, code, error, *carrier):
+        state = super().record(entry, mti, code, error, *carrier)
         with self.db.connection_context():
             (row,) = J.SafEntry.select().where(J.SafEntry.id == entry.id).execute(self.db)
         self.waits.append(round(row.next_at - row.updated_at, 6))

@@ -11,6 +11,7 @@ from appliance.runtime import registry as modules
 from appliance.ops import notify
 from appliance.ops.status import OPS_PATHS
 from appliance.runtime.config import WebConfig, resolve_db_url
+from appliance.runtime.promises import groups
 from appliance.net.hosts import Connector, Host, listeners_for
 from appliance.net.rlimit import raise_file_limit
 from appliance.net.module import Fatal, ModuleContext
@@ -82,6 +83,22 @@ class Appliance:
                                           request_bits=module.request_bits)
         for host in self.hosts.values():
             host.module.connect(self.gateways)
+        self._share_links()
+
+    def _share_links(self):
+        """A host's queued reversals may leave through another link of a
+        group it is in while its own is down (appliance.roles.bank.saf): the
+        members of a group, of one module, reach the same peer."""
+        configs = {name: host.config for name, host in self.hosts.items()}
+        for _, _, _, names in groups(configs, self.settings.routes):
+            for name in names:
+                saf, module = self.hosts[name].module.saf, self.hosts[name].config.module
+                if saf is None:
+                    continue
+                saf.fellows = tuple(saf.fellows) + tuple(
+                    self.hosts[n] for n in names
+                    if n != name and self.hosts[n].config.module == module
+                    and self.hosts[n] not in saf.fellows)
 
     def db_url(self, url):
         """`url` as opened: a relative SQLite path is in the data dir."""

@@ -100,7 +100,7 @@ GROUP_MODULES = {'teller': 'bank.pemda', 'aggregator.linkaja': 'aggregator.bank'
                  'bank.forwarder': 'bank.pemda'}
 
 
-def _groups(hosts, routes):
+def groups(hosts, routes):
     """(section, key, module using it, names) of every group of two or more
     hosts: a web route's `host`, a forwarder's prefix."""
     for route in routes:
@@ -118,7 +118,7 @@ def check_groups(hosts, routes, where):
     needs (GROUP_MODULES); the `bank.pemda` hosts of a group keep their
     journal in one database (`db_url`), where a payment's NTB names one
     payment whichever link carried it and its reversal finds it."""
-    for section, key, user, names in _groups(hosts, routes):
+    for section, key, user, names in groups(hosts, routes):
         def fail(message):
             raise ConfigError(message, where(section, key), section, key)
 

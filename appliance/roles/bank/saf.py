@@ -14,6 +14,11 @@ with back-off until an answer with a final bit 39 comes back:
 An entry that reaches `saf_max_attempts` attempts or is older than
 `saf_max_age` seconds is `expired`: logged as an error for a person to settle.
 
+An entry leaves through its own host's link. While that link is down it
+leaves through another link of a group the host is in (`fellows`, set by
+appliance.runtime.app): every member of a group reaches the same peer, and the
+peer matches a reversal by invoice, NTB, amount and source, not by link.
+
 Several processes may share the queue (one PostgreSQL): an entry is taken by
 an atomic conditional UPDATE that sets a lease (`lease_until`, `lease_owner`)
 only where no unexpired lease exists, so no entry is sent by two processes at
@@ -49,7 +54,8 @@ class SafQueue:
         self.db = journal.db
         self.host = journal.host
         self.owner = journal.owner
-        self.gateway = gateway          # anything with send(msg, timeout) and is_up
+        self.gateway = gateway          # anything with send(msg, timeout), is_up and name
+        self.fellows = ()               # links to the same peer (route groups)
         self.settings = settings
         self.clock = clock
         self.lease = settings.request_timeout + 10.0
@@ -99,12 +105,21 @@ class SafQueue:
         if self.metrics is not None and now >= self._next_depth:
             self._next_depth = now + 1.0
             self.metrics.saf_depth = self.depth()
-        if not getattr(self.gateway, 'is_up', True):
+        carrier = self.carrier()
+        if carrier is None:
             return 0
         entries = self.claim(now, self.pool.free_count())
         for entry in entries:
-            self.pool.spawn(self.attempt, entry)
+            self.pool.spawn(self.attempt, entry, carrier)
         return len(entries)
+
+    def carrier(self):
+        """The link this pass sends through: the host's own while it is up,
+        else the first live one of its fellows; None when none is up."""
+        for link in (self.gateway,) + tuple(self.fellows):
+            if getattr(link, 'is_up', True):
+                return link
+        return None
 
     def _settle_owed(self, log_failure):
         """Queue the reversals owed (appliance.roles.bank.owed); one that cannot be
@@ -149,26 +164,28 @@ class SafQueue:
             return list(SafEntry.select().where(SafEntry.id.in_(claimed))
                         .order_by(SafEntry.id).execute(self.db))
 
-    def attempt(self, entry):
-        """Send the entry once and record what came of it."""
+    def attempt(self, entry, carrier=None):
+        """Send the entry once (through `carrier`, by default the host's own
+        link) and record what came of it."""
+        carrier = carrier or self.gateway
         msg = loaded(entry.request)
         msg.mti = '0400' if entry.attempts == 0 else '0401'
         if entry.attempts and self.metrics is not None:
             self.metrics.saf_retries += 1
         msg[7] = datetime.datetime.now().strftime('%m%d%H%M%S')
         try:
-            answer = self.gateway.send(msg, self.settings.request_timeout)
+            answer = carrier.send(msg, self.settings.request_timeout)
         except RequestTimeout as e:
             self.sent += 1
-            return self.record(entry, msg.mti, '', str(e))
+            return self.record(entry, msg.mti, '', str(e), carrier)
         except LinkError as e:          # nothing went out: not an attempt
             return self.release(entry, str(e))
         self.sent += 1
         code = answer.get(39) or ''
         return self.record(entry, msg.mti, code if len(code) == 2 else '',
-                           '' if len(code) == 2 else 'answer without bit 39')
+                           '' if len(code) == 2 else 'answer without bit 39', carrier)
 
-    def record(self, entry, mti, code, error):
+    def record(self, entry, mti, code, error, carrier=None):
         """The outcome of one attempt; the entry's new state."""
         now = self.clock()
         attempts = entry.attempts + 1
@@ -195,8 +212,10 @@ class SafQueue:
                       'attempts: %s; settle it by hand', self.host, entry.id,
                       entry.invoice_id, entry.ntb, attempts, how)
         else:
-            log.info('[host_%s] SAF entry %d sent as %s (attempt %d): %s%s', self.host,
-                     entry.id, mti, attempts, how, ', done' if state == DONE else '')
+            through = ('' if carrier in (None, self.gateway)
+                       else ' through [host_%s]' % carrier.name)
+            log.info('[host_%s] SAF entry %d sent as %s%s (attempt %d): %s%s', self.host,
+                     entry.id, mti, through, attempts, how, ', done' if state == DONE else '')
         return state
 
     def release(self, entry, error):
