@@ -4,11 +4,13 @@ import logging
 import subprocess
 import sys
 import textwrap
+import time
 
 import gevent
 import pytest
 
-from appliance.runtime import logbatch, logsetup
+from appliance import loglines
+from appliance.runtime import logbatch, logescape, logsetup
 from appliance.runtime.config import ConfigError
 
 FORMAT = '%(asctime)s %(levelname)s %(message)s'
@@ -89,8 +91,7 @@ def test_flush_interval_zero_writes_every_line_as_it_comes(tmp_path):
         assert 'no waiting' in (tmp_path / 'x.log').read_text()
     finally:
         log.removeHandler(handler)
-        handler.close()
-
+    
 
 @pytest.mark.parametrize('value', ['-1', 'nan', 'inf', 'soon'])
 def test_a_bad_flush_interval_names_its_section_and_key(value):
@@ -134,3 +135,98 @@ def test_an_error_line_survives_a_sigkill_right_after_it(tmp_path):
     ''', tmp_path)
     assert code == -9
     assert text == 'INFO Receive\nERROR cannot record the answer\n'
+
+
+# -- appliance.loglines: the link's lines without a LogRecord -------------------
+
+@pytest.mark.parametrize('fmt, datefmt', [
+    (FORMAT, None),
+    ('%(asctime)s %(name)s %(levelname)-8s %(message)s', None),
+    ('%(asctime)s [%(levelno)d] %(message)s', '%Y-%m-%d %H:%M:%S'),
+])
+def test_the_fast_lines_are_the_text_logging_writes(file_logger, monkeypatch, fmt, datefmt):
+    monkeypatch.setattr(logging, '_logRecordFactory', logescape.EscapedRecord)
+    log, path, _ = file_logger(logging.Formatter(fmt, datefmt))
+    lines = loglines.Lines(log)
+    for created in (1_700_000_000.001, 1_700_000_000.9995, 1_700_000_061.25):
+        monkeypatch.setattr(time, 'time', lambda: created)
+        for args in (('Receive', b'\x00\x0a0800\n'), ('Decode', {7: '0718222751', 70: '301'}),
+                     ('Injected\nERROR forged', 'x')):
+            record = log.makeRecord(log.name, logging.INFO, __file__, 1, '%s [%r]', args, None)
+            record.created, record.msecs = created, int((created - int(created)) * 1000) + 0.0
+            expected = logging.Formatter(fmt, datefmt).format(record)
+            lines.log('%s [%r]', *args)
+            gevent.sleep(0)
+            assert path.read_text().splitlines()[-1] == expected
+    assert lines._plan is not None, 'the lines did not take the fast path'
+    assert '\\nERROR forged' in path.read_text()
+
+
+def test_a_format_printing_the_caller_goes_through_logging_from_the_callers_line(file_logger):
+    log, path, _ = file_logger(logging.Formatter('%(funcName)s:%(lineno)d %(message)s'))
+    lines = loglines.Lines(log)
+    lines.log('%s', 'Decode'); line = sys._getframe().f_lineno  # noqa: E702
+    gevent.sleep(0)
+    assert lines._plan is None
+    assert path.read_text() == '%s:%d Decode\n' % (sys._getframe().f_code.co_name, line)
+
+
+def test_a_brace_style_format_goes_through_logging(file_logger):
+    log, path, _ = file_logger(logging.Formatter('{levelname} {message}', style='{'))
+    lines = loglines.Lines(log)
+    lines.log('%s', 'Decode')
+    gevent.sleep(0)
+    assert lines._plan is None
+    assert path.read_text() == 'INFO Decode\n'
+
+
+def test_a_filter_in_the_chain_is_honoured(file_logger):
+    log, path, handler = file_logger(logging.Formatter(FORMAT))
+    lines = loglines.Lines(log)
+    lines.log('%s', 'first')
+    secret = logging.Filter('somewhere.else')      # passes no record of this logger
+    handler.addFilter(secret)
+    lines.log('%s', 'filtered out')
+    handler.removeFilter(secret)
+    log.addFilter(secret)
+    lines.log('%s', 'filtered out too')
+    log.removeFilter(secret)
+    lines.log('%s', 'last')
+    gevent.sleep(0)
+    assert [line.split(' ', 3)[3] for line in path.read_text().splitlines()] == ['first', 'last']
+
+
+def test_pytests_capture_still_sees_the_lines(file_logger, caplog):
+    log, path, _ = file_logger(logging.Formatter(FORMAT))
+    log.propagate = True
+    lines = loglines.Lines(log)
+    with caplog.at_level(logging.INFO, logger=log.name):
+        lines.log('%s %s', 'Send', '0200')
+    gevent.sleep(0)
+    assert 'Send 0200' in caplog.text
+    assert path.read_text().endswith('INFO Send 0200\n')
+
+
+@pytest.fixture
+def file_logger(tmp_path):
+    """make(formatter) -> (logger, its file, its handler): one batched file
+    handler, no propagation; logging's globals restored afterwards."""
+    saved = logging._srcfile, logging.logThreads, logging.logProcesses
+    handlers = []
+
+    def make(formatter):
+        path = tmp_path / ('%d.log' % len(handlers))
+        handler = logging.FileHandler(str(path))
+        handler.setFormatter(formatter)
+        log = logging.getLogger('test_logbatch.fast.%s.%d' % (tmp_path.name, len(handlers)))
+        log.propagate = False
+        log.setLevel(logging.INFO)
+        log.addHandler(handler)
+        logbatch.install([handler])
+        handlers.append((log, handler))
+        return log, path, handler
+    yield make
+    for log, handler in handlers:
+        log.removeHandler(handler)
+        handler.close()
+    logging._srcfile, logging.logThreads, logging.logProcesses = saved

@@ -33,10 +33,12 @@ import gevent
 from gevent.pool import Pool
 from gevent.pywsgi import LoggingLogAdapter, WSGIServer
 
+from appliance import loglines
 from appliance.http.gate import FairGate
 from appliance.http import headers
 
 log = logging.getLogger('iso8583d.web')
+allowed_lines = loglines.Lines(log)     # one per request on a route with allowed_ip
 
 JSON = 'application/json'
 BACKLOG = 2048       # pending connections the kernel keeps during a burst
@@ -139,7 +141,7 @@ def _guarded(view, networks):
                 log.warning('%s not allowed', address)
                 return error_response(403, '%s not allowed' % address)
             if networks is not LOOPBACK:       # the seed's line, for its allowed_ip
-                log.info('%s allowed', address)
+                allowed_lines.log('%s allowed', address)
         try:
             return view.handle(request)
         except bottle.HTTPResponse:
@@ -502,5 +504,21 @@ def _counted(app, http_metrics, paths):
 def _access_log():
     """The access log: request lines at DEBUG, else none."""
     if log.isEnabledFor(logging.DEBUG):
-        return LoggingLogAdapter(log, logging.DEBUG)
+        return _AccessLines(log, logging.DEBUG)
     return None
+
+
+class _AccessLines:
+    """pywsgi's access log (a file-like `write`, as gevent's LoggingLogAdapter,
+    whose attributes all go to the logger) through appliance.loglines."""
+
+    def __init__(self, logger, level):
+        self.lines = loglines.Lines(logger, level)
+
+    def write(self, msg):
+        if msg and msg.endswith('\n'):
+            msg = msg[:-1]
+        self.lines.log(msg)
+
+    def flush(self):
+        """A file-like object's; the lines are flushed by logbatch."""

@@ -17,6 +17,7 @@ import gevent
 from gevent.event import Event
 from gevent.hub import Waiter
 
+from appliance import loglines
 from appliance.iso import netmgmt
 from appliance.iso.codec import CodecError
 from appliance.iso.codes import RESPONSE_MTI
@@ -30,6 +31,7 @@ from appliance.errors import (AnswerLost, Busy, LinkDown, LinkError,  # noqa: F4
                                Rejected, RequestTimeout)
 
 log = logging.getLogger('iso8583d.link')
+lines = loglines.Lines(log)      # the six lines of every message
 
 
 EXPIRY_TICK = 0.05   # s: how late a request timeout may fire, at most
@@ -359,11 +361,11 @@ class Link:
         header) alone, which masking keeps."""
         raw = mask_frame(raw, spans, self.host.codec.spec.encoding)
         frame = self.splitter.frame(raw)
-        lines = [(frame_verb, frame), (raw_verb, raw)]
+        pair = [(frame_verb, frame), (raw_verb, raw)]
         if frame_verb == 'Send':
-            lines.reverse()
-        for verb, data in lines:
-            log.info('%s %s [%r]', self.prefix, verb, data)
+            pair.reverse()
+        for verb, data in pair:
+            lines.log('%s %s [%r]', self.prefix, verb, data)
 
     def _log_msg(self, verb, msg, handler=False):
         if not log.isEnabledFor(logging.INFO):
@@ -371,4 +373,4 @@ class Link:
         who = self.prefix
         if handler:
             who = '%s -> %d' % (who, id(gevent.getcurrent()))
-        log.info('%s %s MTI %s Data %s', who, verb, msg.mti, mask_bits(msg.sorted_bits()))
+        lines.log('%s %s MTI %s Data %s', who, verb, msg.mti, mask_bits(msg.sorted_bits()))

@@ -33,6 +33,7 @@ import time
 import gevent
 
 URGENT = logging.ERROR
+_SRCFILE = logging._srcfile      # set: logging looks up each record's caller
 _writers = []
 
 
@@ -46,12 +47,25 @@ class OnceFormatter(logging.Formatter):
     def formatTime(self, record, datefmt=None):
         if datefmt or not self.default_msec_format:
             return super().formatTime(record, datefmt)
-        second = int(record.created)
+        return self._asctime(record.created, record.msecs)
+
+    def _asctime(self, created, msecs):
+        second = int(created)
         if second != self._second:
-            self._stamp = time.strftime(self.default_time_format,
-                                        self.converter(record.created))
+            self._stamp = time.strftime(self.default_time_format, self.converter(created))
             self._second = second
-        return self.default_msec_format % (self._stamp, record.msecs)
+        return self.default_msec_format % (self._stamp, msecs)
+
+    def line(self, created, level, levelname, name, message):
+        """The text format() gives a record of these fields without an
+        exception (appliance.loglines, whose formats print no other field)."""
+        if self.datefmt or not self.default_msec_format:
+            asctime = time.strftime(self.datefmt or self.default_time_format,
+                                    self.converter(created))
+        else:
+            asctime = self._asctime(created, int((created - int(created)) * 1000))
+        return self._fmt % {'asctime': asctime, 'levelname': levelname,
+                            'levelno': level, 'name': name, 'message': message}
 
     def format(self, record):
         kept = record.__dict__.get('_iso8583d_text')
@@ -66,6 +80,8 @@ class TurnWriter:
     """Stands in for a handler's stream: lines wait in memory and are written
     and flushed in one go at the end of the event loop's turn (or `interval`
     seconds after the first of them); at once when `urgent` is set."""
+
+    batched = True     # appliance.loglines may write to it directly
 
     def __init__(self, stream, interval=None):
         self.stream = stream
@@ -128,6 +144,7 @@ def _mark_urgent(writer):
         if record.levelno >= URGENT:
             writer.urgent = True
         return True
+    check.urgent_marker = True       # appliance.loglines: writes nothing urgent
     return check
 
 
@@ -165,15 +182,13 @@ def install(handlers, intervals=None):
 
 def _skip_unused_record_fields(handlers):
     """Caller, thread and process are looked up for every record; skip those
-    that no formatter prints (the logging HOWTO's "Optimization")."""
+    that no formatter prints (the logging HOWTO's "Optimization"), and look
+    them up again for handlers installed later that print them."""
     formats = ' '.join(h.formatter._fmt or '' for h in handlers if h.formatter is not None)
-    if not any(f in formats for f in ('pathname', 'filename', 'module', 'funcName', 'lineno')):
-        logging._srcfile = None
-    if 'thread' not in formats:
-        logging.logThreads = False
-    if 'process' not in formats:
-        logging.logProcesses = False
-        logging.logMultiprocessing = False
+    caller = any(f in formats for f in ('pathname', 'filename', 'module', 'funcName', 'lineno'))
+    logging._srcfile = _SRCFILE if caller else None
+    logging.logThreads = 'thread' in formats
+    logging.logProcesses = logging.logMultiprocessing = 'process' in formats
 
 
 def drain_all():

@@ -25,6 +25,8 @@ def escape(text):
 
 
 class EscapedRecord(logging.LogRecord):
+    escape_message = staticmethod(escape)     # for appliance.loglines
+
     def getMessage(self):
         return escape(super().getMessage())
 
