@@ -1,7 +1,8 @@
 """Old against new, interleaved: `make bench-ab OLD=<commit>`.
 
     .venv/bin/python tests/bench/ab.py OLD [--rounds 3] [--seconds 5]
-        [--only link,sqlite-inquiry,sqlite-payment,postgresql-payment,postgresql-teller]
+        [--only link,sqlite-inquiry,sqlite-logged,sqlite-payment,postgresql-payment,
+                postgresql-teller]
         [--out build/bench/ab.json]
 
 The speed of a shared VM drifts by a third within minutes, so a change is
@@ -9,7 +10,8 @@ measured against the commit before it in one session, alternately: OLD is
 checked out into a throwaway `git worktree`, and each round runs every load
 once from OLD's tree and once from this one. The loads: the link bench at 10
 in flight (with its raw ceiling), and a bank and pemda chain on 20,000 demo
-bills driven by wrk at 100 connections (postgresql-teller: by iso8583d-client,
+bills driven by wrk at 100 connections (sqlite-logged: inquiries with the seed's
+logging on, as `make bench`'s logging part; postgresql-teller: by iso8583d-client,
 an inquiry then a payment for each of TELLER_BILLS bills). The daemons and the link's processes
 import `appliance` from their own tree (common.started_in). Prints one line
 per run and writes them all as JSON; the worktree is removed at the end.
@@ -35,7 +37,7 @@ import e2e  # noqa: E402
 import link  # noqa: E402
 from common import say  # noqa: E402
 
-LOADS = ('link', 'sqlite-inquiry', 'sqlite-payment', 'postgresql-payment',
+LOADS = ('link', 'sqlite-inquiry', 'sqlite-logged', 'sqlite-payment', 'postgresql-payment',
          'postgresql-teller')
 BILLS = 20000
 TELLER_BILLS = 2000
@@ -50,7 +52,9 @@ def link_run(workdir, tree, seconds):
 
 
 def chain_run(workdir, tree, seconds, kind, method):
-    chain = e2e.Chain(workdir, kind, BILLS, tree=tree)
+    logged = method == 'logged'          # inquiries, the seed's log lines on
+    chain = e2e.Chain(workdir, kind, BILLS, tree=tree, seed_logging=logged)
+    method = 'inquiry' if logged else method
     try:
         payables = chain.payables()
         if method == 'teller':
