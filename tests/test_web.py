@@ -12,6 +12,7 @@ import pytest
 
 from appliance.http import server as web
 from appliance.runtime.config import WebConfig
+from fixtures.waiting import until
 
 INQUIRY = json.dumps({'jsonrpc': '2.0', 'id': 1, 'method': 'inquiry',
                       'params': [{'invoice_id': '3271010001007002701995'}]})
@@ -307,3 +308,20 @@ def test_an_idle_connection_is_closed_after_idle_timeout_and_others_are_served(h
     finally:
         idle.close()
         server.stop(timeout=1)
+
+
+def test_a_stop_ends_idle_keep_alive_connections_at_once_and_answers_the_requests_in_flight(
+        teller_web, rpc):
+    web_ = teller_web(delay=0.5)
+    idle = http.client.HTTPConnection('127.0.0.1', web_.port, timeout=10)
+    idle.request('POST', '/rpc', INQUIRY)
+    idle.getresponse().read()                      # kept alive, then idle
+    busy = gevent.spawn(rpc, web_.port, 'inquiry', {'invoice_id': '32710100010070027'})
+    until(lambda: web_.gateway.in_flight == 1, 'the second request in flight')
+    started = time.monotonic()
+    web_.server.stop(timeout=10)
+    took = time.monotonic() - started
+    assert busy.get(timeout=1)['result']['code'] == 0
+    assert idle.sock.recv(1) == b''                # the server closed it
+    # Waiting on the idle connection, the stop took its whole timeout (10 s).
+    assert took < 5, 'the stop took %.1f s' % took

@@ -281,7 +281,14 @@ class _Handler(headers.Handler):
         # Most clients send head and body at once: what the first read got
         # then holds the whole head, and no timer is needed (two timers per
         # request cost ~10 us, about 9 % of a keep-alive inquiry).
-        arrived = self.rfile.peek(1)
+        if self.server.stopping:        # no next request on a kept-alive connection
+            return ''
+        idle = self.server.idle
+        idle.add(self)
+        try:
+            arrived = self.rfile.peek(1)
+        finally:
+            idle.discard(self)
         if not arrived:
             return ''
         end = arrived.find(b'\r\n\r\n')
@@ -377,6 +384,18 @@ class _Server(WSGIServer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.open_by_ip = {}
+        self.idle = set()           # handlers waiting for a request's first byte
+        self.stopping = False
+
+    def stop(self, timeout=None):
+        """Stop as pywsgi does, waiting up to `timeout` for the requests
+        being handled, but end the idle keep-alive connections at once: they
+        would hold the stop for the whole `timeout` (a balancer keeps one open
+        to every node) though no request is in them."""
+        self.stopping = True
+        for handler in list(self.idle):
+            _end_reading(handler.socket)
+        super().stop(timeout)
 
     def handle(self, sock, address):
         ip = _address(address[0]) if sock.family != socket.AF_UNIX else None
@@ -410,6 +429,14 @@ class _Server(WSGIServer):
             log.warning('%s not allowed', ip)
             return 403, '%s not allowed' % ip
         return None
+
+
+def _end_reading(sock):
+    """Wake a read waiting on `sock` with end of file."""
+    try:
+        sock.shutdown(socket.SHUT_RD)
+    except OSError:             # the client is gone already
+        pass
 
 
 def _linger(sock, seconds=LINGER, limit=1 << 20):
