@@ -91,14 +91,14 @@ class Appliance:
         members of a group, of one module, reach the same peer."""
         configs = {name: host.config for name, host in self.hosts.items()}
         for _, _, _, names in groups(configs, self.settings.routes):
-            for name in names:
-                saf, module = self.hosts[name].module.saf, self.hosts[name].config.module
-                if saf is None:
-                    continue
-                saf.fellows = tuple(saf.fellows) + tuple(
-                    self.hosts[n] for n in names
-                    if n != name and self.hosts[n].config.module == module
-                    and self.hosts[n] not in saf.fellows)
+            members = [self.hosts[name] for name in names]
+            for host in members:
+                saf = host.module.saf
+                if saf is not None:
+                    saf.fellows += tuple(
+                        other for other in members
+                        if other is not host and other not in saf.fellows
+                        and other.config.module == host.config.module)
 
     def db_url(self, url):
         """`url` as opened: a relative SQLite path is in the data dir."""
