@@ -13,11 +13,10 @@ from gevent.server import StreamServer
 
 from appliance.pbb.request import RequestBuilder
 from appliance.roles.aggregator.preset import SEED_REQUEST_BITS
-from appliance.roles.bank.journal import DONE, SafEntry
-from appliance.store.db import open_database
+from appliance.roles.bank.journal import DONE
 from fixtures.daemon import Daemon, free_port, run_cli
 from fixtures.peers import FakePeer
-from fixtures.teller import journal_entries, status_json as status, teller_call
+from fixtures.teller import journal_entries, saf_entries, status_json as status, teller_call
 from fixtures.waiting import until
 from test_bank_links_daemon import FakeAggregator
 from test_linkaja import PROFILE
@@ -281,15 +280,6 @@ def test_a_forwarder_prefix_group_reverses_a_payment_through_the_other_link(chai
         assert aggregator.ask(builder.inquiry(INVOICE, '000103'))[39] == '00'   # unpaid
     finally:
         aggregator.close()
-
-
-def saf_entries(journal_url):
-    db = open_database(journal_url)
-    try:
-        with db.connection_context():
-            return list(SafEntry.select().order_by(SafEntry.id).execute(db))
-    finally:
-        db.close()
 
 
 def test_a_queued_reversal_leaves_through_another_link_while_its_own_is_down(tmp_path):
