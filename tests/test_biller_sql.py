@@ -4,7 +4,7 @@ import gevent
 import pytest
 
 from appliance.store.db import Prepared, open_database, param
-from appliance.roles.pemda.tables import Inquiry, Sppt
+from appliance.roles.pemda.tables import Inquiry, Payment, PembayaranSppt, Sppt
 from appliance.roles.pemda import biller as biller_module
 from appliance.roles.pemda.biller import Biller
 from fixtures.waiting import until
@@ -142,7 +142,7 @@ class _CountedCursor:
 
 
 @pytest.mark.pg
-def test_a_postgresql_payment_takes_three_round_trips_claim_and_read_then_both_rows_then_commit(
+def test_a_postgresql_payment_takes_two_round_trips_the_bill_then_one_function_that_books_it(
         pg_schema_url, monkeypatch):
     from datetime import date
     from test_biller import add_bill, pay, payment, rows
@@ -159,10 +159,14 @@ def test_a_postgresql_payment_takes_three_round_trips_claim_and_read_then_both_r
     paid = biller.handle(payment(RECENT_INVOICE, due, '0719054952', '054238'))
     monkeypatch.undo()
     assert paid[39] == '00', paid
-    # The claim with the bill's read (one server-side function, BEGIN riding
-    # with it), pembayaran_sppt with our record (one statement), COMMIT.
-    assert sent == ['BEGIN; EXECUTE', 'EXECUTE', 'COMMIT']
+    # The bill's read, then one server-side function that claims it, checks
+    # it and inserts both rows: each atomic by itself (no BEGIN, no COMMIT).
+    assert sent == ['EXECUTE', 'EXECUTE']
     assert rows(database, Sppt, RECENT_INVOICE)[0]['status_pembayaran_sppt'] == '1'
+    (booked,) = rows(database, PembayaranSppt, RECENT_INVOICE)
+    (record,) = rows(database, Payment, RECENT_INVOICE)
+    assert (booked['pembayaran_sppt_ke'], booked['jml_sppt_yg_dibayar']) == (1, due)
+    assert (record['ntp'], record['pembayaran_sppt_ke'], record['amount']) == (paid[47], 1, due)
     database.close_all()
 
 

@@ -1,16 +1,22 @@
-"""The pemda's PostgreSQL payment in three round trips
-(appliance/roles/pemda/pgpay.py): its server-side function, and the five
+"""The pemda's PostgreSQL payment in two round trips
+(appliance/roles/pemda/pgpay.py): its server-side function, what it does
+when the bill changed after it was read or its NTP is taken, and the five
 round trips a biller falls back to where its user may not create one."""
+import logging
 import uuid
 from urllib.parse import parse_qsl, urlsplit
 
 import psycopg2
 import pytest
 
-from appliance.roles.pemda import demo
+from appliance.iso.codes import AMOUNT_DIFFERS
+from appliance.roles.pemda import biller as biller_module, demo
 from appliance.roles.pemda.biller import Biller
+from appliance.roles.pemda.invoice import InvoiceId
+from appliance.roles.pemda.tables import Payment, PembayaranSppt, Sppt, key_matches
 from appliance.store.db import open_database
-from test_biller import NOW, make_settings, pay
+from test_biller import (NOW, SEED_INVOICE, assert_nothing_booked, inquiry, make_settings,
+                         pay, payment, rows)
 from test_pemda_daemon import start_pemda
 
 pytestmark = pytest.mark.pg
@@ -64,11 +70,62 @@ def test_a_biller_whose_database_user_may_not_create_functions_says_so_and_still
         (warning,) = [r.getMessage() for r in caplog.records
                       if 'round trips' in r.getMessage()]
         assert warning.startswith('PBB payments take five PostgreSQL round trips, not '
-                                  'three: function iso8583d_pay_claim_')
+                                  'two: function iso8583d_pay_')
         assert warning.endswith('could not be created (permission denied for schema %s)'
                                 % schema)
     finally:
         _admin(pg_url, 'DROP OWNED BY %s' % role, 'DROP ROLE %s' % role)
+
+
+@pytest.fixture
+def pg_biller(pg_schema_url):
+    database = open_database(pg_schema_url)
+    demo.create_tables(database)
+    demo.load_demo(database, bills=5)
+    yield Biller(make_settings(), database, clock=lambda: NOW)
+    database.close_all()
+
+
+def test_a_bill_changed_between_its_read_and_the_claim_is_judged_as_it_is_now(
+        pg_biller, pg_schema_url, caplog):
+    caplog.set_level(logging.INFO, logger='appliance.roles.pemda.pgpay')
+    db = pg_biller.db
+    due = int(pg_biller.handle(inquiry())[4])
+    read = pg_biller.sql.pg.read
+
+    def read_then_raise_the_bill(values):
+        seen = read(values)
+        other = open_database(pg_schema_url)    # another connection: the pemda's own staff
+        with other.connection_context():
+            Sppt.update(pbb_yg_harus_dibayar_sppt=Sppt.pbb_yg_harus_dibayar_sppt + 1000).where(
+                key_matches(Sppt, InvoiceId.parse(SEED_INVOICE).key())).execute(other)
+        other.close_all()
+        return seen
+    pg_biller.sql.pg.read = read_then_raise_the_bill
+    answer = pg_biller.handle(payment(amount=due))
+    pg_biller.sql.pg.read = read
+    # Priced as it was read, it would be booked at the old amount.
+    assert answer[39] == AMOUNT_DIFFERS, answer
+    assert_nothing_booked(db)
+    assert ('PBB payment of invoice %s takes the general path: bill changed since it was '
+            'priced' % SEED_INVOICE) in caplog.text
+    assert pay(pg_biller)[39] == '00'
+    assert rows(db, PembayaranSppt)[0]['jml_sppt_yg_dibayar'] > due
+
+
+def test_a_taken_ntp_undoes_the_whole_call_and_the_payment_is_booked_once_under_another(
+        pg_biller, monkeypatch):
+    db = pg_biller.db
+    first = pay(pg_biller)
+    assert first[39] == '00'
+    (other,) = demo.invoice_ids(db, limit=1)
+    draws = iter([first[47][-8:], '00000042'])
+    monkeypatch.setattr(biller_module, '_ntp_digits', lambda: next(draws))
+    answer = pay(pg_biller, invoice=other, ntb='0719054999')
+    assert (answer[39], answer[47]) == ('00', first[47][:-8] + '00000042'), answer
+    assert [row['pembayaran_sppt_ke'] for row in rows(db, PembayaranSppt, other)] == [1]
+    assert [row['ntp'] for row in rows(db, Payment, other)] == [answer[47]]
+    assert [row['invoice_id'] for row in rows(db, Payment, other)] == [other]
 
 
 def _schema(url):

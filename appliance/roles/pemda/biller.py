@@ -125,22 +125,49 @@ class Biller:
 
     def _payment(self, request, response):
         invoice = _invoice(request)
-        # Three round trips instead of five where the server has the function.
-        fast = self.sql.pg is not None and self.sql.pg.available()
-        with self.db.write_transaction():
-            booked = self._settle(invoice, request, response, fast)
+        booked = None
+        if self.sql.pg is not None and self.sql.pg.available():
+            booked = self._pay_at_once(invoice, request)
+        if booked is None:
+            with self.db.write_transaction():
+                booked = self._settle(invoice, request, response)
         # Only a committed payment shows its NTP.
         response[47] = booked.ntp
         response[62] = booked.profile
 
-    def _settle(self, invoice, request, response, fast=False):
+    def _pay_at_once(self, invoice, request):
+        """A fresh payment in two round trips (pgpay.py): the Payment, or None
+        for the general path to give the answer (a bill paid, missing or
+        changed meanwhile, a refusal, a taken NTP)."""
+        values = self._claim_values(invoice, request)
+        seen = self.sql.pg.read(values)
+        if seen is None:
+            return None
+        priced = self._priced(invoice, self.sql.bill_columns(json.loads(seen)))
+        if priced.paid:
+            return None
+        try:
+            self._check_payable(priced, request)
+        except Refusal:
+            return None
+        row, record = self._booking(invoice, request, priced)
+        record['ntp'] = self._new_ntp()
+        values.update(row)
+        values.update(record, seen=seen)
+        sequence = self.sql.pg.pay(values)
+        if sequence is None:
+            return None
+        return Payment(**record, pembayaran_sppt_ke=sequence)
+
+    def _settle(self, invoice, request, response):
         """Book the payment, or find the one it repeats; the Payment record."""
         # Claim the bill before reading it: the row lock the claim takes (or
         # waits for) makes every later read see what a concurrent winner
         # committed. A refusal below rolls the claim back. A repeat of a
         # payment we booked (even one reversed since) claims nothing.
-        claimed, bill = self._claim(invoice, request, fast)
-        priced = self._priced(invoice, bill)
+        values = self._claim_values(invoice, request)
+        claimed = self.sql.mark_paid.execute(self.db, values).rowcount == 1
+        priced = self._price(invoice, paying=True)
         response[62] = priced.profile
         if not claimed:
             # Paid before, or by a concurrent payment: perhaps this very one.
@@ -148,6 +175,11 @@ class Biller:
             if earlier is not None:
                 return self._repeated(earlier, request)
             raise Refusal(ALREADY_PAID, 'bill is paid')
+        self._check_payable(priced, request)
+        return self._book(invoice, request, priced)
+
+    def _check_payable(self, priced, request):
+        """Refuse a payment of an unpaid bill that does not pay what it owes."""
         if priced.amounts.total <= 0:
             raise Refusal(ALREADY_PAID, 'bill owes nothing')
         amount = _amount(request)
@@ -156,53 +188,46 @@ class Biller:
                           % (request.get(4), priced.amounts.due))
         if self.settings.require_inquiry and not priced.inquired:
             raise Refusal(OTHER_ERROR, 'payment without an earlier inquiry')
-        return self._book(invoice, request, priced, fast)
 
-    def _claim(self, invoice, request, fast):
-        """Set the bill paid unless it already is or this request repeats a
-        payment of ours, then read it: (True when this call set it, the bill
-        row as _bill_row gives it). `fast`: both in one round trip."""
+    def _claim_values(self, invoice, request):
+        """The values the claim (and pgpay's bill read) binds: the bill's key,
+        and the invoice, NTB and STAN of the payment it may repeat."""
         values = invoice.key()
         values.update(paid=PAID, invoice_id=invoice.text, ntb=request.get(48, ''),
                       stan=request.get(11, ''))
-        if fast:
-            claimed, bill = self.sql.pg.claim(values)
-            return claimed, _found(bill and self.sql.bill_columns(bill))
-        claimed = self.sql.mark_paid.execute(self.db, values).rowcount == 1
-        return claimed, self._bill_row(invoice, paying=True)
+        return values
 
-    def _book(self, invoice, request, priced, fast=False):
+    def _book(self, invoice, request, priced):
         """Insert pembayaran_sppt and our Payment record; the Payment."""
+        row, record = self._booking(invoice, request, priced)
+        if self.sql.insert_next_pembayaran is not None:
+            # One statement: the next sequence number, the row, RETURNING it.
+            sequence = self.sql.insert_next_pembayaran.execute(self.db, row).fetchone()[0]
+        else:
+            sequence = row['pembayaran_sppt_ke'] = self._last_sequence(invoice.key()) + 1
+            self.sql.insert_pembayaran.execute(self.db, row)
+        record['pembayaran_sppt_ke'] = sequence
+        record['ntp'] = self._insert_with_new_ntp(record)
+        return Payment(**record)
+
+    def _booking(self, invoice, request, priced):
+        """(the pembayaran_sppt row, our Payment record) of a payment, but
+        their sequence number and NTP."""
         now = self.clock()
-        key = invoice.key()
         place = self.settings.kd_tp.place(request)
         amounts = priced.amounts
         row = dict(
-            key, kd_kanwil=self.settings.kd_kanwil, kd_kantor=self.settings.kd_kantor,
-            kd_tp=place, denda_sppt=amounts.penalty - amounts.discount,
-            jml_sppt_yg_dibayar=amounts.due, tgl_pembayaran_sppt=now.date(),
-            tgl_rekam_byr_sppt=now, nip_rekam_byr_sppt=self.settings.nip_pencatat)
+            invoice.key(), kd_kanwil=self.settings.kd_kanwil,
+            kd_kantor=self.settings.kd_kantor, kd_tp=place,
+            denda_sppt=amounts.penalty - amounts.discount, jml_sppt_yg_dibayar=amounts.due,
+            tgl_pembayaran_sppt=now.date(), tgl_rekam_byr_sppt=now,
+            nip_rekam_byr_sppt=self.settings.nip_pencatat)
         record = dict(
             invoice_id=invoice.text, ntb=request.get(48, ''), stan=request.get(11, ''),
             channel=request.get(18, ''), bank=request.get(32, ''), kd_tp=place,
             amount=amounts.due, profile=priced.profile,
             request=_stored(request), status=LIVE, created_at=now)
-        if fast:
-            # Both rows in one statement; a taken NTP (rare) is drawn again below.
-            ntp = self._new_ntp()
-            record['pembayaran_sppt_ke'], recorded = self.sql.pg.book(
-                dict(row, **record, ntp=ntp))
-            record['ntp'] = ntp if recorded else self._insert_with_new_ntp(record)
-            return Payment(**record)
-        if self.sql.insert_next_pembayaran is not None:
-            # One statement: the next sequence number, the row, RETURNING it.
-            sequence = self.sql.insert_next_pembayaran.execute(self.db, row).fetchone()[0]
-        else:
-            sequence = row['pembayaran_sppt_ke'] = self._last_sequence(key) + 1
-            self.sql.insert_pembayaran.execute(self.db, row)
-        record['pembayaran_sppt_ke'] = sequence
-        record['ntp'] = self._insert_with_new_ntp(record)
-        return Payment(**record)
+        return row, record
 
     def _last_sequence(self, key):
         row = self.sql.last_sequence.execute(self.db, key).fetchone()
@@ -373,7 +398,8 @@ class _Queries:
     """The biller's hot queries, compiled once for its database (see
     appliance.store.db.Prepared): an inquiry then costs two statements (its
     record shared with other inquiries, see _GroupWriter) and a payment
-    four between BEGIN and COMMIT (on PostgreSQL two: pgpay.py), without
+    four between BEGIN and COMMIT (on PostgreSQL, a fresh one two in all:
+    pgpay.py), without
     peewee building any SQL."""
 
     # The bill's columns _price reads, then its place names.
@@ -430,8 +456,8 @@ class _Queries:
                          if field is not Payment.reversed_at}
         self.insert_payment = Prepared(db, Payment.insert(record_values), model_fields(Payment),
             suffix=' ON CONFLICT (%s) DO NOTHING' % quoted(db, Payment.ntp))
-        # On PostgreSQL, the claim with the bill's read, and both inserts, in
-        # one round trip each (pgpay.py).
+        # On PostgreSQL, a fresh payment's bill read, then the claim, the
+        # check and both inserts in one server-side function (pgpay.py).
         self.pg = None
         if self.insert_next_pembayaran is not None and not isinstance(db, SqliteDatabase):
             self.pg = PostgresPayment(db, self.mark_paid, self.bill_paying,

@@ -1,18 +1,28 @@
-"""A payment in three round trips on PostgreSQL instead of five.
+"""A payment in two round trips on PostgreSQL instead of five.
 
-The biller's payment is: claim the bill (a conditional UPDATE), read it (its
-amounts are reckoned in Python, appliance.roles.pemda.calc), insert
-pembayaran_sppt, insert our Payment record, COMMIT. Here:
+The biller's general payment (any database) is one transaction: BEGIN, claim
+the bill (a conditional UPDATE), read it, insert pembayaran_sppt, insert our
+Payment record, COMMIT. On PostgreSQL a fresh payment takes two round trips,
+neither inside an explicit transaction:
 
-1. `BEGIN; SELECT claim(...)`: a server-side function runs the claim, then
-   reads the bill in a statement of its own. That second statement takes a
-   fresh snapshot after the claim's row lock was granted, so it sees what a
-   concurrent winner committed, exactly as two statements did. One CTE
-   statement would not: all of it reads the snapshot taken before the wait.
-2. `book`: one statement whose CTEs insert pembayaran_sppt under the next
-   sequence number and the Payment record under it (ON CONFLICT (ntp) DO
-   NOTHING, as before: a taken NTP is told, and the biller draws another).
-3. COMMIT.
+1. `read`: the bill as a payment reads it, as JSON text. The biller prices
+   it in Python (appliance.roles.pemda.calc) and checks the request against
+   it.
+2. `pay`: one call of a server-side function, so one transaction by itself,
+   that claims the bill, reads it again in a statement of its own, inserts
+   pembayaran_sppt under the next sequence number and the Payment record
+   under it, and answers that sequence number. The second read takes its
+   snapshot after the claim's row lock was granted, so it sees what a
+   concurrent winner committed (one CTE statement would read the snapshot
+   taken before the wait). If the bill differs from what was priced (its
+   paid flag and whether it was inquired aside), or the drawn NTP is taken,
+   the function raises and the server undoes all of it.
+
+`pay` answers None where nothing was booked: the bill was paid already
+(perhaps by this very request), it changed since the read, or the NTP was
+taken. The biller then runs its general path, which gives each of those its
+answer. A refusal found from the read (amount, inquiry) also goes that way,
+so the codes and their order stay exactly those of the general path.
 
 The function's body is the biller's own compiled SQL, so both paths say the
 same thing; its name carries a hash of its text, so a changed body is a new
@@ -25,9 +35,9 @@ tables for), the biller logs why and keeps the five round trips.
 import hashlib
 import logging
 
-from peewee import IntegrityError, ProgrammingError, SQL
+from peewee import DatabaseError, IntegrityError, ProgrammingError, SQL
 
-from appliance.store.db import Prepared, connected, model_fields, numbered
+from appliance.store.db import Prepared, connected, model_fields, numbered, param
 from appliance.roles.pemda.tables import BILL_KEY, Payment, PembayaranSppt
 
 log = logging.getLogger(__name__)
@@ -37,31 +47,43 @@ _SEQUENCE = PembayaranSppt.pembayaran_sppt_ke.column_name
 # The server type of each named value the claim and the bill read compare to
 # a column: the columns' own types, so the bill's key index serves them.
 _TYPES = dict({column: 'character' for column in BILL_KEY}, paid='character',
-              invoice_id='varchar', ntb='varchar', stan='varchar')
+              invoice_id='varchar', ntb='varchar', stan='varchar', seen='text')
+
+# The server type of a value inserted into a column of this peewee type.
+_COLUMN_TYPES = {'CHAR': 'character', 'VARCHAR': 'varchar', 'TEXT': 'text',
+                 'INT': 'integer', 'BIGINT': 'bigint', 'DATE': 'date',
+                 'DATETIME': 'timestamp'}
+
+# What the function raises when it books nothing; the server undoes the call.
+BILL_CHANGED, NTP_TAKEN = 'ID001', 'ID002'
+
+# What may differ between the read and the claim without changing the price:
+# the paid flag (the claim saw it unpaid and set it) and the inquiry's record
+# (one may have been written meanwhile).
+_UNPRICED = "'status_pembayaran_sppt' - 'inquired'"
 
 
 class PostgresPayment:
-    """The claim-and-read function and the booking statement for one database."""
+    """The bill read and the paying function for one database."""
 
     def __init__(self, db, claim, bill_paying, insert_next_pembayaran, record_fields):
         self.db = db
-        types = [_server_type(name, fixed)
-                 for part in (claim, bill_paying) for name, fixed in part.placeholders]
-        self.function_sql, self.name = _function(claim, bill_paying, types)
+        values = dict(record_fields)
+        values[Payment.pembayaran_sppt_ke] = SQL('(SELECT "%s" FROM "booked")' % _SEQUENCE)
+        record = Prepared(db, Payment.insert(values), model_fields(Payment))
+        seen = Prepared(db, param('seen'))
+        parts = (claim, bill_paying, seen, insert_next_pembayaran, record)
+        types = (_types(claim, {}) + _types(bill_paying, {}) + _types(seen, {})
+                 + _types(insert_next_pembayaran, model_fields(PembayaranSppt))
+                 + _types(record, model_fields(Payment)))
+        self.function_sql, self.name = _function(claim, bill_paying, seen,
+                                                 insert_next_pembayaran, record, types)
+        self.read_bill = Prepared.joined(
+            db, 'SELECT row_to_json(b)::text FROM (%s) AS b' % bill_paying.sql, (bill_paying,))
         # The server takes each value as the signature's type (no casts here:
         # '::character' would mean char(1)).
         self.call = Prepared.joined(db, 'SELECT %s(%s)' % (self.name, ', '.join(
-            ['%s'] * len(types))), (claim, bill_paying))
-        values = dict(record_fields)
-        values[Payment.pembayaran_sppt_ke] = SQL('(SELECT "%s" FROM "booked")' % _SEQUENCE)
-        record = Prepared(db, Payment.insert(values), model_fields(Payment),
-                          suffix=' ON CONFLICT ("%s") DO NOTHING RETURNING 1'
-                          % Payment.ntp.column_name)
-        self.booking = Prepared.joined(
-            db, 'WITH "booked" AS (%s), "recorded" AS (%s) SELECT (SELECT "%s" FROM '
-            '"booked"), EXISTS (SELECT 1 FROM "recorded")'
-            % (insert_next_pembayaran.sql, record.sql, _SEQUENCE),
-            (insert_next_pembayaran, record))
+            ['%s'] * len(types))), parts)
         self.ready = None           # None: not yet tried; then True or False
 
     def available(self):
@@ -73,7 +95,7 @@ class PostgresPayment:
                     self._create()
                 self.ready = True
             except Exception as error:
-                log.warning('PBB payments take five PostgreSQL round trips, not three: '
+                log.warning('PBB payments take five PostgreSQL round trips, not two: '
                             'function %s could not be created (%s)',
                             self.name, str(error).strip().splitlines()[0])
                 self.ready = False
@@ -97,34 +119,76 @@ class PostgresPayment:
             'WHERE proname = %s AND nspname = current_schema()', (self.name,)).fetchone()
         return row is not None
 
-    def claim(self, values):
-        """(claimed, the bill's columns by name or None when there is none)."""
-        answer = self.call.execute(self.db, values).fetchone()[0]
-        return answer['claimed'], answer['bill']
+    def read(self, values):
+        """The bill as JSON text (what `pay` takes as values['seen']), or None
+        when there is none."""
+        row = self.read_bill.execute(self.db, values).fetchone()
+        return row and row[0]
 
-    def book(self, values):
-        """(pembayaran_sppt_ke, whether the record went in under values['ntp'])."""
-        return tuple(self.booking.execute(self.db, values).fetchone())
+    def pay(self, values):
+        """The new payment's pembayaran_sppt_ke, or None when nothing was
+        booked (not claimed, the bill changed since `seen`, the NTP taken)."""
+        try:
+            return self.call.execute(self.db, values).fetchone()[0]
+        except DatabaseError as error:
+            if getattr(getattr(error, 'orig', None), 'pgcode', None) in (BILL_CHANGED,
+                                                                          NTP_TAKEN):
+                log.info('PBB payment of invoice %s takes the general path: %s',
+                         values['invoice_id'], str(error).strip().splitlines()[0])
+                return None
+            raise
 
 
-def _server_type(name, fixed):
-    if name is not None:
-        return _TYPES[name]
-    return 'bigint' if isinstance(fixed, int) else 'varchar'
+def _types(prepared, fields):
+    """The server type of each placeholder of `prepared`; `fields` names the
+    columns its named values are inserted into (name -> peewee Field)."""
+    types = []
+    for name, fixed in prepared.placeholders:
+        if name is None:
+            types.append('bigint' if isinstance(fixed, int) else 'varchar')
+        elif name in fields:
+            types.append(_COLUMN_TYPES[fields[name].field_type])
+        else:
+            types.append(_TYPES[name])
+    return types
 
 
-def _function(claim, bill, types):
-    """(CREATE FUNCTION text, function name) for the claim then the bill read."""
-    body = ('DECLARE claimed boolean; bill json;\n'
+def _function(claim, bill, seen, insert_next_pembayaran, record, types):
+    """(CREATE FUNCTION text, function name) for the claim, the check and the booking."""
+    first = iter(_positions([claim, bill, seen, insert_next_pembayaran, record]))
+    body = ('DECLARE priced jsonb; booked bigint; recorded boolean;\n'
             'BEGIN\n'
             '    %s;\n'
-            '    claimed := FOUND;\n'
+            '    IF NOT FOUND THEN\n'
+            '        RETURN NULL;\n'
+            '    END IF;\n'
             '    -- A statement of its own: a snapshot taken after the claim\'s lock.\n'
-            '    SELECT row_to_json(b) INTO bill FROM (%s) AS b;\n'
-            '    RETURN json_build_object(\'claimed\', claimed, \'bill\', bill);\n'
-            'END' % (numbered(claim.sql), numbered(bill.sql, len(claim.placeholders) + 1)))
+            '    SELECT row_to_json(b)::jsonb - %s INTO priced FROM (%s) AS b;\n'
+            '    IF priced IS DISTINCT FROM %s::jsonb - %s THEN\n'
+            '        RAISE EXCEPTION \'bill changed since it was priced\' USING ERRCODE = \'%s\';\n'
+            '    END IF;\n'
+            '    WITH "booked" AS (%s), "recorded" AS (%s ON CONFLICT ("%s") DO NOTHING RETURNING 1)\n'
+            '    SELECT (SELECT "%s" FROM "booked"), EXISTS (SELECT 1 FROM "recorded")\n'
+            '        INTO booked, recorded;\n'
+            '    IF NOT recorded THEN\n'
+            '        RAISE EXCEPTION \'NTP taken\' USING ERRCODE = \'%s\';\n'
+            '    END IF;\n'
+            '    RETURN booked;\n'
+            'END' % (numbered(claim.sql, next(first)), _UNPRICED,
+                     numbered(bill.sql, next(first)), numbered(seen.sql, next(first)),
+                     _UNPRICED, BILL_CHANGED, numbered(insert_next_pembayaran.sql, next(first)),
+                     numbered(record.sql, next(first)), Payment.ntp.column_name, _SEQUENCE,
+                     NTP_TAKEN))
     signature = ', '.join(types)
     digest = hashlib.sha1(('%s\n%s' % (signature, body)).encode()).hexdigest()[:12]
-    name = 'iso8583d_pay_claim_%s' % digest
-    return ('CREATE FUNCTION %s(%s) RETURNS json LANGUAGE plpgsql VOLATILE AS $body$\n%s\n'
+    name = 'iso8583d_pay_%s' % digest
+    return ('CREATE FUNCTION %s(%s) RETURNS bigint LANGUAGE plpgsql VOLATILE AS $body$\n%s\n'
             '$body$' % (name, signature, body)), name
+
+
+def _positions(parts):
+    """The number of the first placeholder of each part, parts in order."""
+    first = 1
+    for part in parts:
+        yield first
+        first += len(part.placeholders)
