@@ -15,8 +15,7 @@ from appliance.roles.pemda.biller import Biller
 from appliance.roles.pemda.invoice import InvoiceId
 from appliance.roles.pemda.tables import Payment, PembayaranSppt, Sppt, key_matches
 from appliance.store.db import open_database
-from test_biller import (NOW, SEED_INVOICE, assert_nothing_booked, inquiry, make_settings,
-                         pay, payment, rows)
+from test_biller import NOW, SEED_INVOICE, inquiry, make_settings, pay, payment, rows
 from test_pemda_daemon import start_pemda
 
 pytestmark = pytest.mark.pg
@@ -86,31 +85,43 @@ def pg_biller(pg_schema_url):
     database.close_all()
 
 
+def _raise_the_amount(db, key):
+    Sppt.update(pbb_yg_harus_dibayar_sppt=Sppt.pbb_yg_harus_dibayar_sppt + 1000).where(
+        key_matches(Sppt, key)).execute(db)
+
+
+def _pay_a_part_at_the_counter(db, key):
+    PembayaranSppt.insert(
+        key, pembayaran_sppt_ke=1, kd_kanwil='01', kd_kantor='01', kd_tp='01', denda_sppt=0,
+        jml_sppt_yg_dibayar=1000, tgl_pembayaran_sppt=NOW.date(), tgl_rekam_byr_sppt=NOW,
+        nip_rekam_byr_sppt='060000000').execute(db)
+
+
+@pytest.mark.parametrize('change', [_raise_the_amount, _pay_a_part_at_the_counter])
 def test_a_bill_changed_between_its_read_and_the_claim_is_judged_as_it_is_now(
-        pg_biller, pg_schema_url, caplog):
+        pg_biller, pg_schema_url, caplog, change):
     caplog.set_level(logging.INFO, logger='appliance.roles.pemda.pgpay')
     db = pg_biller.db
     due = int(pg_biller.handle(inquiry())[4])
-    read = pg_biller.sql.pg.read
+    pay_now = pg_biller.sql.pg.pay
 
-    def read_then_raise_the_bill(values):
-        seen = read(values)
+    def change_then_pay(values):
         other = open_database(pg_schema_url)    # another connection: the pemda's own staff
         with other.connection_context():
-            Sppt.update(pbb_yg_harus_dibayar_sppt=Sppt.pbb_yg_harus_dibayar_sppt + 1000).where(
-                key_matches(Sppt, InvoiceId.parse(SEED_INVOICE).key())).execute(other)
+            change(other, InvoiceId.parse(SEED_INVOICE).key())
         other.close_all()
-        return seen
-    pg_biller.sql.pg.read = read_then_raise_the_bill
+        return pay_now(values)
+    pg_biller.sql.pg.pay = change_then_pay
     answer = pg_biller.handle(payment(amount=due))
-    pg_biller.sql.pg.read = read
+    pg_biller.sql.pg.pay = pay_now
     # Priced as it was read, it would be booked at the old amount.
     assert answer[39] == AMOUNT_DIFFERS, answer
-    assert_nothing_booked(db)
+    assert rows(db, Payment) == []
     assert ('PBB payment of invoice %s takes the general path: bill changed since it was '
             'priced' % SEED_INVOICE) in caplog.text
-    assert pay(pg_biller)[39] == '00'
-    assert rows(db, PembayaranSppt)[0]['jml_sppt_yg_dibayar'] > due
+    paid = pay(pg_biller)
+    assert paid[39] == '00'
+    assert int(paid[4]) != due and [row['amount'] for row in rows(db, Payment)] == [int(paid[4])]
 
 
 def test_a_taken_ntp_undoes_the_whole_call_and_the_payment_is_booked_once_under_another(

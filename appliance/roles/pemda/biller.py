@@ -29,7 +29,7 @@ from appliance.roles.pemda.tables import (
     BILL_KEY, LIVE, PAID, REVERSED, UNPAID, Inquiry, PembayaranSppt, Payment, RefKecamatan,
     RefKelurahan, RefPropinsi, Resend, Reversal, Sppt, key_matches)
 from appliance.roles.pemda import calc
-from appliance.roles.pemda.pgpay import PostgresPayment
+from appliance.roles.pemda.pgpay import PRICED_FROM, PostgresPayment
 from appliance.pbb import profile
 from appliance.roles.pemda.invoice import InvalidInvoice, InvoiceId
 from appliance.errors import Refusal  # noqa: F401
@@ -137,13 +137,10 @@ class Biller:
 
     def _pay_at_once(self, invoice, request):
         """A fresh payment in two round trips (pgpay.py): the Payment, or None
-        for the general path to give the answer (a bill paid, missing or
-        changed meanwhile, a refusal, a taken NTP)."""
-        values = self._claim_values(invoice, request)
-        seen = self.sql.pg.read(values)
-        if seen is None:
-            return None
-        priced = self._priced(invoice, self.sql.bill_columns(json.loads(seen)))
+        for the general path to give the answer (a bill paid or changed
+        meanwhile, a refusal, a taken NTP). No bill: 55, as there."""
+        bill = self._bill_row(invoice, paying=True)
+        priced = self._priced(invoice, bill)
         if priced.paid:
             return None
         try:
@@ -152,8 +149,10 @@ class Biller:
             return None
         row, record = self._booking(invoice, request, priced)
         record['ntp'] = self._new_ntp()
+        values = self._claim_values(invoice, request)
         values.update(row)
-        values.update(record, seen=seen)
+        values.update(record)
+        values.update((name, bill[name]) for name in PRICED_FROM)
         sequence = self.sql.pg.pay(values)
         if sequence is None:
             return None
@@ -460,20 +459,24 @@ class _Queries:
         # check and both inserts in one server-side function (pgpay.py).
         self.pg = None
         if self.insert_next_pembayaran is not None and not isinstance(db, SqliteDatabase):
-            self.pg = PostgresPayment(db, self.mark_paid, self.bill_paying,
+            self.pg = PostgresPayment(db, self.mark_paid, Prepared(db, self._paid_principal(key)),
                                       self.insert_next_pembayaran, record_values)
         self._payment_fields = tuple(Payment._meta.sorted_fields)
         # The live payment first: it is the newest of an invoice's payments.
         self.same_payment = Prepared(db, Payment.select(*self._payment_fields).where(same)
                                      .order_by(Payment.id.desc()).limit(1))
 
-    def _bill_query(self, key):
+    @staticmethod
+    def _paid_principal(key):
+        """The principal a bill's payments covered: paid less the fines."""
         paid = PembayaranSppt.jml_sppt_yg_dibayar
         fine = PembayaranSppt.denda_sppt
-        covered = (PembayaranSppt
-                   .select(fn.COALESCE(fn.SUM(fn.COALESCE(paid, 0) - fn.COALESCE(fine, 0)), 0))
-                   .where(key_matches(PembayaranSppt, key)))
-        return (Sppt.select(*self.BILL_COLUMNS, covered.alias('paid_principal'))
+        return (PembayaranSppt
+                .select(fn.COALESCE(fn.SUM(fn.COALESCE(paid, 0) - fn.COALESCE(fine, 0)), 0))
+                .where(key_matches(PembayaranSppt, key)))
+
+    def _bill_query(self, key):
+        return (Sppt.select(*self.BILL_COLUMNS, self._paid_principal(key).alias('paid_principal'))
                 .join_from(Sppt, RefKelurahan, JOIN.LEFT_OUTER,
                            on=key_matches(RefKelurahan, _leading(key, 4)))
                 .join_from(Sppt, RefKecamatan, JOIN.LEFT_OUTER,
@@ -481,11 +484,6 @@ class _Queries:
                 .join_from(Sppt, RefPropinsi, JOIN.LEFT_OUTER,
                            on=key_matches(RefPropinsi, _leading(key, 1)))
                 .where(key_matches(Sppt, key)))
-
-    def bill_columns(self, columns):
-        """bill_row for the bill as PostgresPayment.claim gives it (name -> JSON value)."""
-        return {name: (columns[name] if columns[name] is None else convert(columns[name]))
-                for name, convert in self._bill_converters_paying}
 
     def bill_row(self, row):
         converters = (self._bill_converters if len(row) == len(self._bill_converters)

@@ -5,18 +5,21 @@ the bill (a conditional UPDATE), read it, insert pembayaran_sppt, insert our
 Payment record, COMMIT. On PostgreSQL a fresh payment takes two round trips,
 neither inside an explicit transaction:
 
-1. `read`: the bill as a payment reads it, as JSON text. The biller prices
-   it in Python (appliance.roles.pemda.calc) and checks the request against
-   it.
+1. the bill's read, as the general path reads it (Biller._bill_row). The
+   biller prices it in Python (appliance.roles.pemda.calc) and checks the
+   request against it.
 2. `pay`: one call of a server-side function, so one transaction by itself,
-   that claims the bill, reads it again in a statement of its own, inserts
-   pembayaran_sppt under the next sequence number and the Payment record
-   under it, and answers that sequence number. The second read takes its
-   snapshot after the claim's row lock was granted, so it sees what a
-   concurrent winner committed (one CTE statement would read the snapshot
-   taken before the wait). If the bill differs from what was priced (its
-   paid flag and whether it was inquired aside), or the drawn NTP is taken,
-   the function raises and the server undoes all of it.
+   that claims the bill, checks that what it was priced from is unchanged,
+   inserts pembayaran_sppt under the next sequence number and the Payment
+   record under it, and answers that sequence number.
+
+The price rests on three values: the bill's amount and due date (the claim
+returns them from the row it locked) and the principal its payments covered
+(read after the claim, in a statement of its own: its snapshot is taken after
+the claim's row lock was granted, so it sees what a concurrent winner
+committed; one CTE statement would read the snapshot taken before the wait).
+If any differs from what the biller priced, or the drawn NTP is taken, the
+function raises and the server undoes all of it.
 
 `pay` answers None where nothing was booked: the bill was paid already
 (perhaps by this very request), it changed since the read, or the NTP was
@@ -35,7 +38,7 @@ tables for), the biller logs why and keeps the five round trips.
 import hashlib
 import logging
 
-from peewee import DatabaseError, IntegrityError, ProgrammingError, SQL
+from peewee import DatabaseError, IntegrityError, ProgrammingError, SQL, Tuple
 
 from appliance.store.db import Prepared, connected, model_fields, numbered, param
 from appliance.roles.pemda.tables import BILL_KEY, Payment, PembayaranSppt
@@ -47,7 +50,10 @@ _SEQUENCE = PembayaranSppt.pembayaran_sppt_ke.column_name
 # The server type of each named value the claim and the bill read compare to
 # a column: the columns' own types, so the bill's key index serves them.
 _TYPES = dict({column: 'character' for column in BILL_KEY}, paid='character',
-              invoice_id='varchar', ntb='varchar', stan='varchar', seen='text')
+              invoice_id='varchar', ntb='varchar', stan='varchar',
+              # what the bill was priced from (see the module's docstring)
+              pbb_yg_harus_dibayar_sppt='bigint', tgl_jatuh_tempo_sppt='date',
+              paid_principal='numeric')
 
 # The server type of a value inserted into a column of this peewee type.
 _COLUMN_TYPES = {'CHAR': 'character', 'VARCHAR': 'varchar', 'TEXT': 'text',
@@ -57,29 +63,26 @@ _COLUMN_TYPES = {'CHAR': 'character', 'VARCHAR': 'varchar', 'TEXT': 'text',
 # What the function raises when it books nothing; the server undoes the call.
 BILL_CHANGED, NTP_TAKEN = 'ID001', 'ID002'
 
-# What may differ between the read and the claim without changing the price:
-# the paid flag (the claim saw it unpaid and set it) and the inquiry's record
-# (one may have been written meanwhile).
-_UNPRICED = "'status_pembayaran_sppt' - 'inquired'"
+# The values a payment was priced from, as the function's arguments.
+PRICED_FROM = ('pbb_yg_harus_dibayar_sppt', 'tgl_jatuh_tempo_sppt', 'paid_principal')
 
 
 class PostgresPayment:
-    """The bill read and the paying function for one database."""
+    """The paying function for one database: `claim` sets the bill paid
+    (Biller's conditional UPDATE), `paid_principal` reads what its payments
+    covered, `insert_next_pembayaran` and `record_fields` book it."""
 
-    def __init__(self, db, claim, bill_paying, insert_next_pembayaran, record_fields):
+    def __init__(self, db, claim, paid_principal, insert_next_pembayaran, record_fields):
         self.db = db
         values = dict(record_fields)
         values[Payment.pembayaran_sppt_ke] = SQL('(SELECT "%s" FROM "booked")' % _SEQUENCE)
         record = Prepared(db, Payment.insert(values), model_fields(Payment))
-        seen = Prepared(db, param('seen'))
-        parts = (claim, bill_paying, seen, insert_next_pembayaran, record)
-        types = (_types(claim, {}) + _types(bill_paying, {}) + _types(seen, {})
+        priced = Prepared(db, Tuple(*[param(name) for name in PRICED_FROM]))
+        parts = (claim, priced, paid_principal, insert_next_pembayaran, record)
+        types = (_types(claim, {}) + _types(priced, {}) + _types(paid_principal, {})
                  + _types(insert_next_pembayaran, model_fields(PembayaranSppt))
                  + _types(record, model_fields(Payment)))
-        self.function_sql, self.name = _function(claim, bill_paying, seen,
-                                                 insert_next_pembayaran, record, types)
-        self.read_bill = Prepared.joined(
-            db, 'SELECT row_to_json(b)::text FROM (%s) AS b' % bill_paying.sql, (bill_paying,))
+        self.function_sql, self.name = _function(*parts, types)
         # The server takes each value as the signature's type (no casts here:
         # '::character' would mean char(1)).
         self.call = Prepared.joined(db, 'SELECT %s(%s)' % (self.name, ', '.join(
@@ -119,15 +122,10 @@ class PostgresPayment:
             'WHERE proname = %s AND nspname = current_schema()', (self.name,)).fetchone()
         return row is not None
 
-    def read(self, values):
-        """The bill as JSON text (what `pay` takes as values['seen']), or None
-        when there is none."""
-        row = self.read_bill.execute(self.db, values).fetchone()
-        return row and row[0]
-
     def pay(self, values):
         """The new payment's pembayaran_sppt_ke, or None when nothing was
-        booked (not claimed, the bill changed since `seen`, the NTP taken)."""
+        booked (not claimed, the bill changed since it was priced from
+        values[PRICED_FROM...], the NTP taken)."""
         try:
             return self.call.execute(self.db, values).fetchone()[0]
         except DatabaseError as error:
@@ -153,18 +151,21 @@ def _types(prepared, fields):
     return types
 
 
-def _function(claim, bill, seen, insert_next_pembayaran, record, types):
+def _function(claim, priced, paid_principal, insert_next_pembayaran, record, types):
     """(CREATE FUNCTION text, function name) for the claim, the check and the booking."""
-    first = iter(_positions([claim, bill, seen, insert_next_pembayaran, record]))
-    body = ('DECLARE priced jsonb; booked bigint; recorded boolean;\n'
+    first = iter(_positions([claim, priced, paid_principal, insert_next_pembayaran, record]))
+    claimed = numbered(claim.sql, next(first))
+    expected = numbered(priced.sql, next(first))
+    body = ('DECLARE owed bigint; due date; covered numeric; booked bigint; recorded boolean;\n'
             'BEGIN\n'
-            '    %s;\n'
+            '    %s\n'
+            '        RETURNING "pbb_yg_harus_dibayar_sppt", "tgl_jatuh_tempo_sppt" INTO owed, due;\n'
             '    IF NOT FOUND THEN\n'
             '        RETURN NULL;\n'
             '    END IF;\n'
             '    -- A statement of its own: a snapshot taken after the claim\'s lock.\n'
-            '    SELECT row_to_json(b)::jsonb - %s INTO priced FROM (%s) AS b;\n'
-            '    IF priced IS DISTINCT FROM %s::jsonb - %s THEN\n'
+            '    SELECT (%s) INTO covered;\n'
+            '    IF (owed, due, covered) IS DISTINCT FROM %s THEN\n'
             '        RAISE EXCEPTION \'bill changed since it was priced\' USING ERRCODE = \'%s\';\n'
             '    END IF;\n'
             '    WITH "booked" AS (%s), "recorded" AS (%s ON CONFLICT ("%s") DO NOTHING RETURNING 1)\n'
@@ -174,9 +175,8 @@ def _function(claim, bill, seen, insert_next_pembayaran, record, types):
             '        RAISE EXCEPTION \'NTP taken\' USING ERRCODE = \'%s\';\n'
             '    END IF;\n'
             '    RETURN booked;\n'
-            'END' % (numbered(claim.sql, next(first)), _UNPRICED,
-                     numbered(bill.sql, next(first)), numbered(seen.sql, next(first)),
-                     _UNPRICED, BILL_CHANGED, numbered(insert_next_pembayaran.sql, next(first)),
+            'END' % (claimed, numbered(paid_principal.sql, next(first)), expected, BILL_CHANGED,
+                     numbered(insert_next_pembayaran.sql, next(first)),
                      numbered(record.sql, next(first)), Payment.ntp.column_name, _SEQUENCE,
                      NTP_TAKEN))
     signature = ', '.join(types)
