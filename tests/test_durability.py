@@ -3,6 +3,8 @@ bank's journal and SAF, the pemda's biller database) run SQLite with
 synchronous=FULL, so a power cut cannot take back an answered payment;
 the others keep WAL's NORMAL."""
 
+from contextlib import contextmanager
+
 import pytest
 
 from appliance.roles.bank.journal import Journal, create_tables
@@ -92,3 +94,50 @@ def test_the_bank_daemon_s_journal_database_commits_with_synchronous_full(tmp_pa
         assert synchronous(peer.journal.db) == FULL
     finally:
         stopped(app, modules)
+
+
+def _synchronous_inside(db, **kwargs):
+    with db.connection_context():
+        with db.write_transaction(**kwargs):
+            return db.execute_sql('PRAGMA synchronous').fetchone()[0]
+
+
+def test_a_lazy_write_on_a_durable_store_commits_with_normal_and_the_next_with_full(db):
+    db.require_durable()
+    assert _synchronous_inside(db, lazy=True) == NORMAL
+    assert synchronous(db) == FULL
+    assert _synchronous_inside(db) == FULL
+
+
+def test_a_lazy_write_that_fails_still_gives_its_connection_back_at_full(db):
+    db.require_durable()
+    with db.connection_context():
+        with pytest.raises(RuntimeError):
+            with db.write_transaction(lazy=True):
+                raise RuntimeError('injected')
+        assert db.execute_sql('PRAGMA synchronous').fetchone()[0] == FULL
+
+
+def test_the_biller_writes_inquiry_records_lazily_and_payments_durably(tmp_path, monkeypatch):
+    # An inquiry record is no money: a power cut may take back the last
+    # few (the next payment's sync carries them); a payment is the
+    # taxpayer's receipt and is synced before its answer.
+    from appliance.roles.pemda import demo
+    from appliance.roles.pemda.biller import Biller
+    from test_biller import NOW, make_settings, pay
+    database = open_database('sqlite:///%s' % (tmp_path / 'pemda.db'))
+    demo.create_tables(database)
+    demo.load_demo(database, bills=2)
+    database.require_durable()
+    seen, real = [], database.write_transaction
+
+    @contextmanager
+    def noted(lazy=False):
+        with real(lazy=lazy):
+            seen.append(database.execute_sql('PRAGMA synchronous').fetchone()[0])
+            yield
+    monkeypatch.setattr(database, 'write_transaction', noted)
+    biller = Biller(make_settings(), database, clock=lambda: NOW)
+    assert pay(biller)[39] == '00'           # an inquiry, then its payment
+    assert seen == [NORMAL, FULL]
+    database.close_all()

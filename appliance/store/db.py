@@ -67,10 +67,22 @@ class SqliteStore(PooledSqliteDatabase):
             self.execute_sql('PRAGMA synchronous = %s' % DURABLE_SYNCHRONOUS)
 
     @contextmanager
-    def write_transaction(self):
-        """One write transaction, committed on success, rolled back on error."""
-        with self._write_lock, self.atomic():
-            yield
+    def write_transaction(self, lazy=False):
+        """One write transaction, committed on success, rolled back on error.
+        `lazy`: on a durable store, the commit reaches the WAL but does not
+        wait for the disk (synchronous=NORMAL for it alone): a power cut may
+        take it back until the next durable commit, whose sync carries it too
+        (the WAL is written in order)."""
+        with self._write_lock:
+            relaxed = lazy and self.durable
+            if relaxed:
+                self.execute_sql('PRAGMA synchronous = normal')
+            try:
+                with self.atomic():
+                    yield
+            finally:
+                if relaxed:
+                    self.execute_sql('PRAGMA synchronous = %s' % DURABLE_SYNCHRONOUS)
 
     def write_one(self, statement):
         """Run `statement()`, one write statement that does not yield, and

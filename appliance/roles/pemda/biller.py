@@ -514,7 +514,7 @@ class _GroupWriter:
 
     def _write(self, rows):
         if isinstance(self.db, SqliteDatabase):
-            with self.db.write_transaction():
+            with self.db.write_transaction(lazy=True):
                 self.db.cursor().executemany(self.insert.sql,
                                              [self.insert.params(row) for row in rows])
         elif len(rows) == 1:
