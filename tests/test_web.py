@@ -244,12 +244,34 @@ def test_the_access_log_goes_to_logging_not_stderr(teller_web, http, caplog, cap
     assert any('"POST /rpc HTTP/1.1" 200' in m for m in caplog.messages)
 
 
+def test_the_access_line_is_pywsgi_s_own_text(teller_web, http, caplog, monkeypatch):
+    from gevent.pywsgi import WSGIHandler
+    from appliance.http.server import _Handler
+    pairs = []
+    ours = _Handler.format_request
+
+    def both(handler):
+        text = ours(handler)
+        pairs.append((text, WSGIHandler.format_request(handler)))
+        return text
+    monkeypatch.setattr(_Handler, 'format_request', both)
+    with caplog.at_level(logging.DEBUG, logger='iso8583d.web'):
+        port = teller_web().port
+        for request in (('POST', '/rpc', INQUIRY), ('GET', '/nowhere', None)):
+            http(port, *request)
+    assert len(pairs) == 2
+    for text, theirs in pairs:
+        # The same text, unless the clock's second turned between the two.
+        assert text == theirs or text[:25] != theirs[:25], (text, theirs)
+    assert '"GET /nowhere HTTP/1.1" 404 ' in pairs[1][0]
+
+
 def test_no_access_line_is_formatted_when_the_access_log_is_off(teller_web, http, caplog,
                                                                  monkeypatch):
-    from gevent.pywsgi import WSGIHandler
+    from appliance.http.server import _Handler
     formatted = []
-    real = WSGIHandler.format_request
-    monkeypatch.setattr(WSGIHandler, 'format_request',
+    real = _Handler.format_request
+    monkeypatch.setattr(_Handler, 'format_request',
                         lambda handler: formatted.append(1) or real(handler))
     with caplog.at_level(logging.INFO, logger='iso8583d.web'):
         answer = http(teller_web().port, 'POST', '/rpc', INQUIRY)
