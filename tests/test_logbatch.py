@@ -230,3 +230,25 @@ def file_logger(tmp_path):
         log.removeHandler(handler)
         handler.close()
     logging._srcfile, logging.logThreads, logging.logProcesses = saved
+
+
+@pytest.mark.parametrize('fmt', [FORMAT, '%(asctime)s [%(name)s] %(levelname)-8s %(message)s |',
+                                 '%(levelno)d %%s %(message)s%%', '%(asctime)s no message',
+                                 '%(message)s and again %(message)s'])
+def test_a_line_is_the_text_logging_formats_across_milliseconds_levels_and_names(fmt):
+    formatter = logbatch.OnceFormatter(fmt)
+    plain = logging.Formatter(fmt)
+    base = 1_700_000_000.0
+    for created, level, name, message in [
+            (base + 0.0011, logging.INFO, 'a', 'Receive'),
+            (base + 0.0013, logging.INFO, 'a', 'Send %s'),            # the same millisecond
+            (base + 0.0014, logging.WARNING, 'a', 'down'),            # another level
+            (base + 0.0015, logging.INFO, 'b', 'Decode'),             # another logger
+            (base + 0.0021, logging.INFO, 'b', 'Encode'),             # the next millisecond
+            (base + 1.0021, logging.INFO, 'b', 'Encode')]:            # the next second
+        record = logging.makeLogRecord({
+            'msg': message, 'levelno': level, 'levelname': logging.getLevelName(level),
+            'name': name, 'created': created,
+            'msecs': int((created - int(created)) * 1000)})
+        assert formatter.line(created, level, record.levelname, name, message) \
+            == plain.format(record)

@@ -33,6 +33,7 @@ import time
 import gevent
 
 URGENT = logging.ERROR
+_MESSAGE = '\x00iso8583d-message\x00'    # stands for the message in OnceFormatter._split
 _SRCFILE = logging._srcfile      # set: logging looks up each record's caller
 _writers = []
 
@@ -43,6 +44,7 @@ class OnceFormatter(logging.Formatter):
 
     _second = None
     _stamp = ''
+    _around = None          # line(): (key, text before the message, text after)
 
     def formatTime(self, record, datefmt=None):
         if datefmt or not self.default_msec_format:
@@ -58,14 +60,37 @@ class OnceFormatter(logging.Formatter):
 
     def line(self, created, level, levelname, name, message):
         """The text format() gives a record of these fields without an
-        exception (appliance.loglines, whose formats print no other field)."""
+        exception (appliance.loglines, whose formats print no other field).
+        What the format prints around the message is the same for every
+        line of one millisecond, level and logger: it is made once for them."""
+        second = int(created)
+        msecs = int((created - second) * 1000)
+        key = (second, msecs, level, name)
+        around = self._around
+        if around is None or around[0] != key:
+            around = self._around = (key,) + self._split(
+                self._text(created, msecs, level, levelname, name, _MESSAGE))
+        if around[1] is None:
+            return self._text(created, msecs, level, levelname, name, message)
+        return around[1] + message + around[2]
+
+    def _text(self, created, msecs, level, levelname, name, message):
         if self.datefmt or not self.default_msec_format:
             asctime = time.strftime(self.datefmt or self.default_time_format,
                                     self.converter(created))
         else:
-            asctime = self._asctime(created, int((created - int(created)) * 1000))
+            asctime = self._asctime(created, msecs)
         return self._fmt % {'asctime': asctime, 'levelname': levelname,
                             'levelno': level, 'name': name, 'message': message}
+
+    @staticmethod
+    def _split(text):
+        """(before the message, after it) in a line made with _MESSAGE for
+        its message; (None, None) when the format prints it not once."""
+        before, found, after = text.partition(_MESSAGE)
+        if not found or _MESSAGE in after:
+            return None, None
+        return before, after
 
     def format(self, record):
         kept = record.__dict__.get('_iso8583d_text')
