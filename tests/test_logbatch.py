@@ -245,6 +245,8 @@ def test_a_line_is_the_text_logging_formats_across_milliseconds_levels_and_names
             (base + 0.0014, logging.WARNING, 'a', 'down'),            # another level
             (base + 0.0015, logging.INFO, 'b', 'Decode'),             # another logger
             (base + 0.0021, logging.INFO, 'b', 'Encode'),             # the next millisecond
+            (base + 0.0022, logging.INFO, 'a', 'Send'),               # back to the first
+            (base + 0.0023, logging.WARNING, 'a', 'up'),
             (base + 1.0021, logging.INFO, 'b', 'Encode')]:            # the next second
         record = logging.makeLogRecord({
             'msg': message, 'levelno': level, 'levelname': logging.getLevelName(level),

@@ -44,7 +44,7 @@ class OnceFormatter(logging.Formatter):
 
     _second = None
     _stamp = ''
-    _around = None          # line(): (key, text before the message, text after)
+    _arounds = None     # line(): (level, name) -> (second, msecs, before message, after)
 
     def formatTime(self, record, datefmt=None):
         if datefmt or not self.default_msec_format:
@@ -65,14 +65,16 @@ class OnceFormatter(logging.Formatter):
         line of one millisecond, level and logger: it is made once for them."""
         second = int(created)
         msecs = int((created - second) * 1000)
-        key = (second, msecs, level, name)
-        around = self._around
-        if around is None or around[0] != key:
-            around = self._around = (key,) + self._split(
+        arounds = self._arounds
+        if arounds is None:
+            arounds = self._arounds = {}
+        around = arounds.get((level, name))
+        if around is None or around[1] != msecs or around[0] != second:
+            around = arounds[level, name] = (second, msecs) + self._split(
                 self._text(created, msecs, level, levelname, name, _MESSAGE))
-        if around[1] is None:
+        if around[2] is None:
             return self._text(created, msecs, level, levelname, name, message)
-        return around[1] + message + around[2]
+        return around[2] + message + around[3]
 
     def _text(self, created, msecs, level, levelname, name, message):
         if self.datefmt or not self.default_msec_format:
