@@ -43,9 +43,9 @@ def test_concurrent_inquiries_share_commits_and_each_is_recorded_before_its_answ
     transactions = []
     real = db.write_transaction
 
-    def counted():
+    def counted(**kwargs):
         transactions.append(1)
-        return real()
+        return real(**kwargs)
     monkeypatch.setattr(db, 'write_transaction', counted)
     recorded = []
 
