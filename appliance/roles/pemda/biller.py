@@ -189,8 +189,8 @@ class Biller:
             raise Refusal(OTHER_ERROR, 'payment without an earlier inquiry')
 
     def _claim_values(self, invoice, request):
-        """The values the claim (and pgpay's bill read) binds: the bill's key,
-        and the invoice, NTB and STAN of the payment it may repeat."""
+        """The values the claim binds (here and in pgpay's function): the
+        bill's key, and the invoice, NTB and STAN of the payment it may repeat."""
         values = invoice.key()
         values.update(paid=PAID, invoice_id=invoice.text, ntb=request.get(48, ''),
                       stan=request.get(11, ''))
@@ -397,9 +397,8 @@ class _Queries:
     """The biller's hot queries, compiled once for its database (see
     appliance.store.db.Prepared): an inquiry then costs two statements (its
     record shared with other inquiries, see _GroupWriter) and a payment
-    four between BEGIN and COMMIT (on PostgreSQL, a fresh one two in all:
-    pgpay.py), without
-    peewee building any SQL."""
+    four between BEGIN and COMMIT (a fresh one on PostgreSQL two in all,
+    pgpay.py), without peewee building any SQL."""
 
     # The bill's columns _price reads, then its place names.
     BILL_COLUMNS = (Sppt.status_pembayaran_sppt, Sppt.nm_wp_sppt, Sppt.jln_wp_sppt,
